@@ -1,0 +1,9 @@
+"""flexcausal: flexible, trustworthy estimation for applied statistics and econometrics."""
+
+__version__ = "0.1.0"
+
+from .gam.io import load  # noqa: E402
+from .gam.model import GAM, gam  # noqa: E402
+from .gam.sklearn import KRLSRegressor  # noqa: E402
+
+__all__ = ["GAM", "KRLSRegressor", "gam", "load", "__version__"]

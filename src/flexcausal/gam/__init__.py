@@ -1,0 +1,1 @@
+"""The gKRLS engine: kernel, spline, random-effect and parametric terms tuned by REML."""

@@ -1,0 +1,127 @@
+"""Readable results: mgcv ``summary.gam``-like tables and a tidy DataFrame.
+
+Parametric coefficients use the Bayesian covariance Vp and, with an estimated scale,
+t tests on the residual degrees of freedom n - sum(edf) (mgcv ``summary.gam``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+@dataclass
+class GAMSummary:
+    formula: str
+    family: str
+    parametric: pd.DataFrame
+    smooth: pd.DataFrame
+    n: int
+    r2_adj: float
+    deviance_explained: float
+    reml: float
+    scale: float
+
+    def __str__(self) -> str:
+        lines = [
+            f"Family: {self.family}",
+            "Link function: identity",
+            "",
+            "Formula:",
+            self.formula,
+            "",
+            "Parametric coefficients:",
+            _format_table(self.parametric),
+        ]
+        if len(self.smooth):
+            lines += ["", "Smooth terms:", _format_table(self.smooth)]
+        lines += [
+            "",
+            f"R-sq.(adj) = {self.r2_adj:.4g}   Deviance explained = "
+            f"{100 * self.deviance_explained:.3g}%",
+            f"-REML = {self.reml:.6g}  Scale est. = {self.scale:.6g}  n = {self.n}",
+        ]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _format_table(df: pd.DataFrame) -> str:
+    return df.to_string(float_format=lambda v: f"{v:.4g}")
+
+
+def parametric_table(model) -> pd.DataFrame:
+    cols = model.term_slices_[model.terms[0].label]
+    est = model.coef_.iloc[cols]
+    se = np.sqrt(np.diag(model.vcov("bayes").to_numpy())[cols])
+    df_resid = model.n_obs_ - model.edf_total_
+    t = est.to_numpy() / se
+    p = 2 * stats.t.sf(np.abs(t), df_resid)
+    return pd.DataFrame(
+        {"Estimate": est.to_numpy(), "Std. Error": se, "t value": t, "Pr(>|t|)": p},
+        index=est.index,
+    )
+
+
+def smooth_table(model) -> pd.DataFrame:
+    smooths = [t for t in model.terms if t.penalty is not None]
+    return pd.DataFrame(
+        {
+            "edf": [model.edf_[t.label] for t in smooths],
+            "n.coef": [t.n_coef for t in smooths],
+            "sp": [model.sp_[t.label] for t in smooths],
+        },
+        index=[t.label for t in smooths],
+    )
+
+
+def summarize(model) -> GAMSummary:
+    n = model.n_obs_
+    df_resid = n - model.edf_total_
+    dev_expl = 1.0 - model.rss_ / model.null_deviance_
+    # mgcv: r.sq = 1 - var(residuals) (n - 1) / (var(y) residual.df); residual mean ~ 0
+    r2_adj = 1.0 - (model.rss_ / df_resid) / (model.null_deviance_ / (n - 1))
+    return GAMSummary(
+        formula=model.formula,
+        family=model.family,
+        parametric=parametric_table(model),
+        smooth=smooth_table(model),
+        n=n,
+        r2_adj=float(r2_adj),
+        deviance_explained=float(dev_expl),
+        reml=model.reml_,
+        scale=model.scale_,
+    )
+
+
+def tidy(model) -> pd.DataFrame:
+    par = parametric_table(model)
+    rows = pd.DataFrame(
+        {
+            "term": par.index,
+            "type": "parametric",
+            "estimate": par["Estimate"].to_numpy(),
+            "std_error": par["Std. Error"].to_numpy(),
+            "statistic": par["t value"].to_numpy(),
+            "p_value": par["Pr(>|t|)"].to_numpy(),
+            "edf": 1.0,
+            "sp": np.nan,
+        }
+    )
+    sm = smooth_table(model)
+    smooth_rows = pd.DataFrame(
+        {
+            "term": sm.index,
+            "type": "smooth",
+            "estimate": np.nan,
+            "std_error": np.nan,
+            "statistic": np.nan,
+            "p_value": np.nan,
+            "edf": sm["edf"].to_numpy(),
+            "sp": sm["sp"].to_numpy(),
+        }
+    )
+    return pd.concat([rows, smooth_rows], ignore_index=True)

@@ -1,0 +1,382 @@
+"""Model terms. Each turns data into basis columns and (for smooths) one penalty.
+
+A term is set up once on the training data (``setup``), then maps any data frame to
+a compact per-row encoding (``encode``: standardized kernel inputs, level codes, x)
+that the row-block streamer slices and expands into basis columns (``expand``).
+Penalties follow mgcv ``smoothCon(scale.penalty=TRUE)``: S <- S * ||X||_inf^2 / ||S||_1.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_choice, check_seed, is_categorical, numeric_column
+from .kernel import SKETCHES, STANDARDIZE, KernelSketch, Standardizer, build_sketch
+from .kernel import gaussian_kernel as _kernel
+from .spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
+
+
+def rescale_penalty(S: np.ndarray, max_row_abs_sum: float) -> np.ndarray:
+    """mgcv smoothCon: maXX = ||X||_inf^2, maS = ||S||_1 / maXX, S <- S / maS."""
+    maS = np.abs(S).sum(axis=0).max() / max_row_abs_sum**2
+    return S / maS
+
+
+class Term:
+    """Interface shared by all terms; ``penalty`` is None for unpenalized terms."""
+
+    kind = "term"
+    label: str
+    n_coef: int
+    penalty: np.ndarray | None = None
+    coef_names: list[str]
+    columns: list[str]
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def expand(self, enc: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def penalty_rank(self) -> int:
+        if self.penalty is None:
+            return 0
+        vals = np.linalg.eigvalsh(self.penalty)
+        return int((vals > vals.max() * 1e-10).sum())
+
+    def finish(self, max_row_abs_sum: float) -> None:
+        """Called after the first pass over the data with the basis' ||X||_inf."""
+
+
+class ParametricTerms(Term):
+    """Intercept, numeric columns and treatment-coded factors, through formulaic."""
+
+    kind = "parametric"
+
+    def __init__(self, rhs: str):
+        self.rhs = rhs
+        self.label = "parametric"
+
+    def setup(self, data: pd.DataFrame, rng=None) -> None:
+        from formulaic import model_matrix
+
+        mm = model_matrix(self.rhs, data, na_action="raise")
+        self.spec = mm.model_spec
+        self._names = list(mm.columns)
+        self.columns = sorted(self.spec.variables_by_source.get("data", set()))
+        self.levels = {
+            var: list(map(str, state["categories"]))
+            for var, (kind, state) in self.spec.encoder_state.items()
+            if getattr(kind, "value", kind) == "categorical"
+        }
+        self.coef_names = ["(Intercept)" if n == "Intercept" else n for n in self._names]
+        self.n_coef = len(self._names)
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        for var, levels in self.levels.items():
+            if var in data.columns:
+                unseen = set(map(str, pd.unique(data[var]))) - set(levels)
+                if unseen:
+                    raise ValueError(
+                        f"column {var!r} has levels {sorted(unseen)} not seen when fitting"
+                    )
+        mm = self.spec.get_model_matrix(data, na_action="raise")
+        return np.asarray(mm, dtype=np.float64)
+
+    def expand(self, enc: np.ndarray) -> np.ndarray:
+        return enc
+
+    def state(self) -> dict:
+        return {"rhs": self.rhs, "levels": self.levels, "names": self._names}
+
+    @classmethod
+    def from_state(cls, state: dict, arrays: dict, prefix: str) -> ParametricTerms:
+        """Rebuild the formulaic spec from a synthetic frame carrying the saved levels."""
+
+        term = cls(state["rhs"])
+        variables = _formula_variables(state["rhs"])
+        n = max([len(v) for v in state["levels"].values()] + [2])
+        frame = {}
+        for var in variables:
+            if var in state["levels"]:
+                levels = state["levels"][var]
+                frame[var] = pd.Categorical(
+                    [levels[i % len(levels)] for i in range(n)], categories=levels
+                )
+            else:
+                frame[var] = np.arange(n, dtype=float) + 1.0
+        term.setup(pd.DataFrame(frame))
+        if term._names != state["names"]:
+            raise ValueError("saved parametric columns could not be rebuilt; file is corrupt")
+        term.levels = state["levels"]
+        return term
+
+
+def _formula_variables(rhs: str) -> list[str]:
+    from formulaic import Formula
+
+    return sorted(v for v in Formula(rhs).required_variables if isinstance(v, str))
+
+
+class KRLSTerm(Term):
+    """``krls(x1, x2, ...)``: the gKRLS Gaussian-kernel smooth (R: ``s(..., bs="gKRLS")``)."""
+
+    kind = "krls"
+
+    def __init__(
+        self,
+        columns,
+        sketch="subsampling",
+        multiplier=5,
+        size=None,
+        indices=None,
+        standardize="mahalanobis",
+        bandwidth=None,
+        seed=0,
+    ):
+        if not columns:
+            raise ValueError("krls() needs at least one column")
+        self.columns = list(columns)
+        self.sketch = check_choice(sketch, SKETCHES, "krls() sketch")
+        self.standardize = check_choice(standardize, STANDARDIZE, "krls() standardize")
+        if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
+            raise ValueError(f"krls() size must be a positive integer, got {size!r}")
+        if not isinstance(multiplier, (int, float)) or multiplier <= 0:
+            raise ValueError(f"krls() multiplier must be a positive number, got {multiplier!r}")
+        if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
+            raise ValueError(f"krls() bandwidth must be positive, got {bandwidth!r}")
+        self.multiplier, self.size, self.indices = multiplier, size, indices
+        self.bandwidth_arg, self.seed = bandwidth, seed
+        self.label = f"krls({','.join(self.columns)})"
+
+    def _raw(self, data: pd.DataFrame) -> np.ndarray:
+        """Numeric columns as is; factors one-hot over all training levels (gKRLS)."""
+        parts = []
+        for col in self.columns:
+            if col in self.levels:
+                values = data[col].astype(str).to_numpy()
+                onehot = (values[:, None] == np.asarray(self.levels[col])[None, :]).astype(float)
+                parts.append(onehot)
+            else:
+                parts.append(numeric_column(data, col, self.label)[:, None])
+        return np.hstack(parts)
+
+    def setup(self, data: pd.DataFrame, rng=None) -> None:
+        self.levels = {}
+        for col in self.columns:
+            series = data[col]
+            if is_categorical(series):
+                if isinstance(series.dtype, pd.CategoricalDtype):
+                    self.levels[col] = [str(c) for c in series.cat.categories]
+                else:
+                    self.levels[col] = sorted(map(str, pd.unique(series)))
+            elif not pd.api.types.is_numeric_dtype(series):
+                raise TypeError(
+                    f"column {col!r} in {self.label} must be numeric or a factor, "
+                    f"got dtype {series.dtype}"
+                )
+        raw = self._raw(data)
+        self.standardizer = Standardizer.fit(raw, self.standardize)
+        Xs = self.standardizer.transform(raw)
+        self.bandwidth = float(Xs.shape[1] if self.bandwidth_arg is None else self.bandwidth_arg)
+        self.sketch_ = build_sketch(
+            Xs,
+            self.bandwidth,
+            self.sketch,
+            self.size,
+            self.multiplier,
+            self.indices,
+            check_seed(self.seed),
+        )
+        self.n_coef = self.sketch_.weights.shape[1]
+        self.coef_names = [f"{self.label}.{j + 1}" for j in range(self.n_coef)]
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        for col, levels in self.levels.items():
+            unseen = set(data[col].astype(str)) - set(levels)
+            if unseen:
+                warnings.warn(
+                    f"column {col!r} in {self.label} has unseen levels {sorted(unseen)}; "
+                    "they get a zero one-hot row in the kernel (as R gKRLS)",
+                    stacklevel=4,
+                )
+        return self.standardizer.transform(self._raw(data))
+
+    def expand(self, enc: np.ndarray) -> np.ndarray:
+        return _kernel(enc, self.sketch_.anchors, self.bandwidth) @ self.sketch_.weights
+
+    def finish(self, max_row_abs_sum: float) -> None:
+        self.penalty = rescale_penalty(np.eye(self.n_coef), max_row_abs_sum)
+
+    def state(self) -> dict:
+        return {
+            "columns": self.columns,
+            "sketch": self.sketch,
+            "multiplier": self.multiplier,
+            "size": self.size,
+            "standardize": self.standardize,
+            "bandwidth": self.bandwidth,
+            "bandwidth_arg": self.bandwidth_arg,
+            "seed": self.seed if isinstance(self.seed, (int, type(None))) else None,
+            "levels": self.levels,
+            "size_before": self.sketch_.size_before,
+        }
+
+    def arrays(self) -> dict:
+        sk = self.sketch_
+        out = {
+            "mean": self.standardizer.mean,
+            "whiten": self.standardizer.whiten,
+            "anchors": sk.anchors,
+            "weights": sk.weights,
+            "eigenvalues": sk.eigenvalues,
+            "penalty": self.penalty,
+        }
+        if sk.indices is not None:
+            out["indices"] = sk.indices
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict, arrays: dict, prefix: str) -> KRLSTerm:
+        term = cls(
+            state["columns"],
+            sketch=state["sketch"],
+            multiplier=state["multiplier"],
+            size=state["size"],
+            standardize=state["standardize"],
+            bandwidth=state["bandwidth_arg"],
+            seed=state["seed"],
+        )
+        term.levels = state["levels"]
+        term.bandwidth = state["bandwidth"]
+        term.standardizer = Standardizer(arrays[prefix + "mean"], arrays[prefix + "whiten"])
+        term.sketch_ = KernelSketch(
+            arrays[prefix + "anchors"],
+            arrays[prefix + "weights"],
+            arrays.get(prefix + "indices"),
+            state["size_before"],
+            arrays[prefix + "eigenvalues"],
+        )
+        term.n_coef = term.sketch_.weights.shape[1]
+        term.coef_names = [f"{term.label}.{j + 1}" for j in range(term.n_coef)]
+        term.penalty = arrays[prefix + "penalty"]
+        return term
+
+
+class RandomEffectTerm(Term):
+    """``re(g)``: i.i.d. Gaussian intercept per level; mgcv ``bs="re"`` (identity penalty)."""
+
+    kind = "re"
+
+    def __init__(self, column: str):
+        self.columns = [column]
+        self.label = f"re({column})"
+
+    def setup(self, data: pd.DataFrame, rng=None) -> None:
+        col = self.columns[0]
+        series = data[col]
+        if pd.api.types.is_float_dtype(series):
+            raise TypeError(
+                f"re({col}): column {col!r} is float; random intercepts need a grouping "
+                "factor (string, categorical or integer codes)"
+            )
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            levels = [str(c) for c in series.cat.categories if (series == c).any()]
+        else:
+            uniq = pd.unique(series)
+            levels = [str(v) for v in sorted(uniq)]
+        if len(levels) < 2:
+            raise ValueError(f"re({col}): column {col!r} has {len(levels)} level; need >= 2")
+        self.levels = levels
+        self.n_coef = len(levels)
+        self.coef_names = [f"{self.label}.{j + 1}" for j in range(self.n_coef)]
+        self.penalty = np.eye(self.n_coef)  # indicator rows: ||X||_inf = 1, no rescaling
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        col = self.columns[0]
+        codes = pd.Categorical(data[col].astype(str), categories=self.levels).codes
+        if (codes < 0).any():
+            unseen = sorted(set(data[col].astype(str)) - set(self.levels))
+            warnings.warn(
+                f"re({col}): unseen levels {unseen}; predicting with their random effect at 0",
+                stacklevel=4,
+            )
+        return codes.astype(np.float64)[:, None]
+
+    def expand(self, enc: np.ndarray) -> np.ndarray:
+        codes = enc[:, 0].astype(np.int64)
+        out = np.zeros((codes.size, self.n_coef))
+        seen = codes >= 0
+        out[np.flatnonzero(seen), codes[seen]] = 1.0
+        return out
+
+    def state(self) -> dict:
+        return {"column": self.columns[0], "levels": self.levels}
+
+    @classmethod
+    def from_state(cls, state: dict, arrays: dict, prefix: str) -> RandomEffectTerm:
+        term = cls(state["column"])
+        term.levels = state["levels"]
+        term.n_coef = len(term.levels)
+        term.coef_names = [f"{term.label}.{j + 1}" for j in range(term.n_coef)]
+        term.penalty = np.eye(term.n_coef)
+        return term
+
+
+class CRSplineTerm(Term):
+    """``s(x, bs="cr", k=10)``: mgcv cubic regression spline with sum-to-zero constraint."""
+
+    kind = "cr"
+
+    def __init__(self, column: str, k: int = 10, bs: str = "cr"):
+        if check_choice(bs, ("cr",), "s() bs") != "cr":  # pragma: no cover
+            raise ValueError(bs)
+        if not isinstance(k, (int, np.integer)) or k < 3:
+            raise ValueError(f"s({column}): k must be an integer >= 3, got {k!r}")
+        self.columns = [column]
+        self.k = int(k)
+        self.label = f"s({column})"
+
+    def setup(self, data: pd.DataFrame, rng=None) -> None:
+        x = numeric_column(data, self.columns[0], self.label)
+        self.knots = place_knots(x, self.k)
+        raw = cr_basis(x, self.knots)
+        self.Z = sum_to_zero_householder(raw.sum(axis=0))
+        S = rescale_penalty(cr_penalty(self.knots), np.abs(raw).sum(axis=1).max())
+        self.penalty = self.Z.T @ S @ self.Z
+        self.n_coef = self.k - 1
+        self.coef_names = [f"{self.label}.{j + 1}" for j in range(self.n_coef)]
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        return numeric_column(data, self.columns[0], self.label)[:, None]
+
+    def expand(self, enc: np.ndarray) -> np.ndarray:
+        return cr_basis(enc[:, 0], self.knots) @ self.Z
+
+    @property
+    def penalty_rank(self) -> int:
+        return self.k - 2
+
+    def state(self) -> dict:
+        return {"column": self.columns[0], "k": self.k}
+
+    def arrays(self) -> dict:
+        return {"knots": self.knots, "Z": self.Z, "penalty": self.penalty}
+
+    @classmethod
+    def from_state(cls, state: dict, arrays: dict, prefix: str) -> CRSplineTerm:
+        term = cls(state["column"], k=state["k"])
+        term.knots, term.Z = arrays[prefix + "knots"], arrays[prefix + "Z"]
+        term.penalty = arrays[prefix + "penalty"]
+        term.n_coef = term.k - 1
+        term.coef_names = [f"{term.label}.{j + 1}" for j in range(term.n_coef)]
+        return term
+
+
+TERM_CLASSES = {
+    cls.kind: cls for cls in (ParametricTerms, KRLSTerm, RandomEffectTerm, CRSplineTerm)
+}
