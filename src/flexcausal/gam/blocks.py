@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
@@ -65,7 +66,7 @@ def accumulate(
         X = design_block(terms, encodings, rows)
         yb = y[rows]
         rowmax = np.array(
-            [np.abs(X[:, a:b]).sum(axis=1).max() for a, b in zip(bounds[:-1], bounds[1:])]
+            [np.abs(X[:, a:b]).sum(axis=1).max() for a, b in pairwise(bounds)]
         )
         if weights is not None:
             sw = np.sqrt(weights[rows])

@@ -153,7 +153,9 @@ def fit_reml(
     rho = initial_rho(cp, blocks)
     score, grad, hess, beta, D, A_inv = crit.derivatives(rho)
     converged = False
-    for it in range(1, max_iter + 1):
+    it = 0
+    while it < max_iter:
+        it += 1
         active = ~(
             ((rho >= RHO_BOUND) & (grad < 0)) | ((rho <= -RHO_BOUND) & (grad > 0))
         )

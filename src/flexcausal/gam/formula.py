@@ -80,7 +80,9 @@ def _smooth_call(text: str, env: dict) -> Term | None:
         allowed = set()
     unknown = set(kwargs) - allowed
     if unknown:
-        raise ValueError(f"{name}(): unknown option(s) {sorted(unknown)}; allowed {sorted(allowed)}")
+        raise ValueError(
+            f"{name}(): unknown option(s) {sorted(unknown)}; allowed {sorted(allowed)}"
+        )
     if cls is not KRLSTerm and len(columns) != 1:
         raise ValueError(f"{name}() takes exactly one column, got {columns}")
     if cls is KRLSTerm:

@@ -87,15 +87,7 @@ def load(path):
     model.edf_coef_ = arrays["edf_coef"]
     for key, value in meta["scalars"].items():
         setattr(model, key, value)
-    bounds = np.cumsum([0] + [t.n_coef for t in model.terms])
-    model.term_slices_ = {
-        t.label: slice(int(a), int(b)) for t, a, b in zip(model.terms, bounds[:-1], bounds[1:])
-    }
-    smooths = [t.label for t in model.terms if t.penalty is not None]
-    model.edf_ = pd.Series(
-        [model.edf_coef_[model.term_slices_[s]].sum() for s in smooths], index=smooths, name="edf"
-    )
-    model.edf_total_ = float(model.edf_coef_.sum())
+    model._derive_term_stats()
     model._fitted = None
     model._train_encodings = None
     return model

@@ -24,7 +24,7 @@ from . import summary as _summary
 from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
 from .fit import PenaltyBlock, fit_reml
 from .formula import parse_formula
-from .terms import Term
+from .terms import Term, term_slices
 
 FAMILIES = ("gaussian",)
 METHODS = ("REML",)
@@ -100,13 +100,12 @@ class GAM:
         return self
 
     def _penalty_blocks(self) -> list[PenaltyBlock]:
-        blocks, start = [], 0
-        for term in self.terms:
-            if term.penalty is not None:
-                blocks.append(PenaltyBlock(slice(start, start + term.n_coef), term.penalty,
-                                           term.penalty_rank))
-            start += term.n_coef
-        return blocks
+        slices = term_slices(self.terms)
+        return [
+            PenaltyBlock(slices[t.label], t.penalty, t.penalty_rank)
+            for t in self.terms
+            if t.penalty is not None
+        ]
 
     def _set_results(self, res, cp, y) -> None:
         names = [n for t in self.terms for n in t.coef_names]
@@ -122,20 +121,21 @@ class GAM:
         self.n_iter_ = int(res.n_iter)
         self._Vp = res.A_inv * res.scale
         self._Ve = F @ self._Vp
-        bounds = np.cumsum([0] + [t.n_coef for t in self.terms])
-        self.term_slices_ = {
-            t.label: slice(int(a), int(b)) for t, a, b in zip(self.terms, bounds[:-1], bounds[1:])
-        }
-        self.edf_ = pd.Series(
-            [self.edf_coef_[self.term_slices_[t.label]].sum() for t in smooths],
-            index=[t.label for t in smooths],
-            name="edf",
-        )
-        self.edf_total_ = float(self.edf_coef_.sum())
+        self._derive_term_stats()
         rss = cp.yty - 2 * res.beta @ cp.Xty + res.beta @ cp.XtX @ res.beta
         self.rss_ = float(rss)
         self.null_deviance_ = float(np.sum((y - y.mean()) ** 2))
         self._fitted = None
+
+    def _derive_term_stats(self) -> None:
+        """Per-term coefficient slices and edf, from ``terms`` and ``edf_coef_``."""
+        self.term_slices_ = term_slices(self.terms)
+        smooths = [t.label for t in self.terms if t.penalty is not None]
+        self.edf_ = pd.Series(
+            [self.edf_coef_[self.term_slices_[s]].sum() for s in smooths], index=smooths,
+            name="edf",
+        )
+        self.edf_total_ = float(self.edf_coef_.sum())
 
     # ------------------------------------------------------------------ results
     @property

@@ -19,6 +19,15 @@ from .kernel import gaussian_kernel as _kernel
 from .spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
 
 
+def term_slices(terms) -> dict[str, slice]:
+    """Coefficient positions of each term, in model order."""
+    out, start = {}, 0
+    for term in terms:
+        out[term.label] = slice(start, start + term.n_coef)
+        start += term.n_coef
+    return out
+
+
 def rescale_penalty(S: np.ndarray, max_row_abs_sum: float) -> np.ndarray:
     """mgcv smoothCon: maXX = ||X||_inf^2, maS = ||S||_1 / maXX, S <- S / maS."""
     maS = np.abs(S).sum(axis=0).max() / max_row_abs_sum**2
