@@ -36,4 +36,11 @@ def with_indices(formula: str, indices: dict) -> tuple[str, dict]:
 
 
 def case_frames(case: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.DataFrame(case["data"]), pd.DataFrame(case["newdata"])
+    """Training and new data; string columns inside krls() become categoricals (R factors)."""
+    data, newdata = pd.DataFrame(case["data"]), pd.DataFrame(case["newdata"])
+    for col in data.columns:
+        if not pd.api.types.is_numeric_dtype(data[col]) and f", {col}" in case["formula_py"]:
+            levels = sorted(data[col].unique())
+            data[col] = pd.Categorical(data[col], categories=levels)
+            newdata[col] = pd.Categorical(newdata[col], categories=levels)
+    return data, newdata

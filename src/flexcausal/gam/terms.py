@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_seed, is_categorical, numeric_column
+from .._checks import check_choice, check_seed, numeric_column
 from .kernel import SKETCHES, STANDARDIZE, KernelSketch, Standardizer, build_sketch
 from .kernel import gaussian_kernel as _kernel
 from .spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
@@ -171,22 +171,20 @@ class KRLSTerm(Term):
                 onehot = (values[:, None] == np.asarray(self.levels[col])[None, :]).astype(float)
                 parts.append(onehot)
             else:
-                parts.append(numeric_column(data, col, self.label)[:, None])
+                parts.append(data[col].to_numpy(dtype=np.float64)[:, None])
         return np.hstack(parts)
 
     def setup(self, data: pd.DataFrame, rng=None) -> None:
         self.levels = {}
         for col in self.columns:
             series = data[col]
-            if is_categorical(series):
-                if isinstance(series.dtype, pd.CategoricalDtype):
-                    self.levels[col] = [str(c) for c in series.cat.categories]
-                else:
-                    self.levels[col] = sorted(map(str, pd.unique(series)))
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                self.levels[col] = [str(c) for c in series.cat.categories]
             elif not pd.api.types.is_numeric_dtype(series):
                 raise TypeError(
-                    f"column {col!r} in {self.label} must be numeric or a factor, "
-                    f"got dtype {series.dtype}"
+                    f"column {col!r} in {self.label} must be numeric, got dtype "
+                    f"{series.dtype}; to use a factor inside the kernel (one-hot, as R "
+                    "gKRLS), convert it with data[col].astype('category')"
                 )
         raw = self._raw(data)
         self.standardizer = Standardizer.fit(raw, self.standardize)
@@ -307,7 +305,7 @@ class RandomEffectTerm(Term):
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         col = self.columns[0]
-        codes = pd.Categorical(data[col].astype(str), categories=self.levels).codes
+        codes = pd.Index(self.levels).get_indexer(data[col].astype(str))
         if (codes < 0).any():
             unseen = sorted(set(data[col].astype(str)) - set(self.levels))
             warnings.warn(

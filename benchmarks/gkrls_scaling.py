@@ -1,0 +1,78 @@
+"""gKRLS scaling on Three Hills: fit time, peak memory, sketch size, accuracy.
+
+    python benchmarks/gkrls_scaling.py [--sizes 1e3 1e4 1e5 1e6] [--reps 1]
+
+Each size runs in a fresh subprocess so peak RSS is that fit's own. The R columns are
+R gKRLS 1.0.2 / mgcv 1.8-41 measured on the same 2-core machine class
+(shared/notes/gkrls-reference.md: ``bam`` fREML, default sketch); the ratio column is
+R bam time / our fit time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+R_BAM_SECONDS = {1_000: 0.21, 10_000: 0.63, 100_000: 8.89, 1_000_000: 203.9}
+R_GAM_SECONDS = {1_000: 0.31, 10_000: 3.67, 100_000: 61.0}
+R_BAM_RMSE = {1_000: 0.0717, 10_000: 0.0281, 100_000: 0.0109, 1_000_000: 0.0035}
+
+
+def one_size(n: int, seed: int) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    import flexcausal as fc
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(0, 2 * np.pi, (2, n))
+    df = pd.DataFrame({"x1": x1, "x2": x2, "y": np.sin(x1) * np.cos(x2) + rng.normal(0, 0.5, n)})
+    test = pd.DataFrame({"x1": rng.uniform(0, 2 * np.pi, 10_000),
+                         "x2": rng.uniform(0, 2 * np.pi, 10_000)})
+    truth = np.sin(test.x1) * np.cos(test.x2)
+    start = time.perf_counter()
+    fit = fc.gam("y ~ krls(x1, x2)", df)
+    elapsed = time.perf_counter() - start
+    rmse = float(np.sqrt(np.mean((fit.predict(test) - truth) ** 2)))
+    term = fit.terms[1]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+    return {"n": n, "seconds": elapsed, "peak_mib": peak, "m": term.sketch_.size_before,
+            "m_kept": term.n_coef, "rmse": rmse, "edf": fit.edf_total_}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e3, 1e4, 1e5, 1e6])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one, args.seed)))
+        return
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}")
+    print("# command: python benchmarks/gkrls_scaling.py --sizes "
+          + " ".join(f"{s:g}" for s in args.sizes))
+    header = (f"{'N':>9} {'fit s':>8} {'peak MiB':>9} {'M':>5} {'M kept':>7} {'RMSE':>8} "
+              f"{'R RMSE':>8} {'R bam s':>8} {'R gam s':>8} {'bam/ours':>9}")
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes:
+        n = int(size)
+        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--seed",
+                              str(args.seed)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        bam = R_BAM_SECONDS.get(n, float("nan"))
+        print(f"{n:>9} {r['seconds']:>8.3f} {r['peak_mib']:>9.0f} {r['m']:>5} {r['m_kept']:>7} "
+              f"{r['rmse']:>8.4f} {R_BAM_RMSE.get(n, float('nan')):>8.4f} {bam:>8.2f} "
+              f"{R_GAM_SECONDS.get(n, float('nan')):>8.2f} {bam / r['seconds']:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
