@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from . import datasets  # noqa: E402, F401
 from .gam.io import load  # noqa: E402
 from .gam.model import GAM, gam  # noqa: E402
 from .gam.sklearn import KRLSRegressor  # noqa: E402

@@ -13,15 +13,13 @@ for the log-determinants). ``phi = D / (n - M_p)`` is mgcv's REML scale estimate
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from .blocks import CrossProducts
-
-RHO_BOUND = 35.0  # |log lambda| cap: beyond it a term is fully (un)penalized in float64
+from .optimize import RHO_BOUND, newton_minimize
 
 
 @dataclass
@@ -61,8 +59,9 @@ def total_penalty(blocks: list[PenaltyBlock], rho: np.ndarray, p: int) -> np.nda
 class GaussianREML:
     """REML score, gradient and Hessian in rho for fixed cross-products."""
 
-    def __init__(self, cp: CrossProducts, blocks: list[PenaltyBlock]):
+    def __init__(self, cp: CrossProducts, blocks: list[PenaltyBlock], log_weight_sum=0.0):
         self.cp, self.blocks = cp, blocks
+        self.log_weight_sum = log_weight_sum  # prior weights: ls gains + 1/2 sum log w
         self.p = cp.XtX.shape[0]
         self.null_dim = self.p - sum(b.rank for b in blocks)  # M_p
         self.c = 0.5 * (cp.n - self.null_dim)
@@ -90,7 +89,8 @@ class GaussianREML:
     def _score(self, rho, D, logdet_A) -> float:
         n_eff = 2.0 * self.c
         log_S = float(self._rank @ rho + self._log_pdet.sum())
-        return self.c * (1.0 + np.log(2.0 * np.pi * D / n_eff)) + 0.5 * logdet_A - 0.5 * log_S
+        return (self.c * (1.0 + np.log(2.0 * np.pi * D / n_eff)) + 0.5 * logdet_A - 0.5 * log_S
+                - 0.5 * self.log_weight_sum)
 
     def derivatives(self, rho: np.ndarray):
         """Score, gradient and Hessian at rho (exact)."""
@@ -126,11 +126,11 @@ class GaussianREML:
         return self._score(rho, D, logdet_A), grad, hess, beta, D, A_inv
 
 
-def initial_rho(cp: CrossProducts, blocks: list[PenaltyBlock]) -> np.ndarray:
-    """mgcv ``initial.sp``-style start: lambda_j balances diag(S_j) against diag(X'X)."""
+def initial_rho(XtX: np.ndarray, blocks: list[PenaltyBlock]) -> np.ndarray:
+    """mgcv ``initial.sp``-style start: lambda_j balances diag(S_j) against diag(X'WX)."""
     rho = []
     for blk in blocks:
-        dxx = np.diag(cp.XtX)[blk.cols]
+        dxx = np.diag(XtX)[blk.cols]
         dss = np.diag(blk.S)
         ok = dss > dss.max() * 1e-10
         rho.append(np.log(max(dxx[ok].mean(), 1e-12) / dss[ok].mean()))
@@ -141,55 +141,22 @@ def fit_reml(
     cp: CrossProducts,
     blocks: list[PenaltyBlock],
     sp: np.ndarray | None = None,
-    max_iter: int = 200,
-    tol: float = 1e-9,
+    log_weight_sum: float = 0.0,
 ) -> REMLFit:
-    """Newton with eigen-regularised Hessian and step halving; ``sp`` fixes lambda instead."""
-    crit = GaussianREML(cp, blocks)
+    """Minimise the REML score over rho (Newton, exact Hessian); ``sp`` fixes lambda."""
+    crit = GaussianREML(cp, blocks, log_weight_sum)
+
+    def derivatives(rho):
+        value, grad, hess, beta, D, A_inv = crit.derivatives(rho)
+        return value, grad, hess, (beta, D, A_inv)
+
     if sp is not None or not blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if blocks else np.zeros(0)
-        score, grad, _, beta, D, A_inv = crit.derivatives(rho)
-        return _result(crit, rho, score, grad, beta, D, A_inv, 0, True)
-    rho = initial_rho(cp, blocks)
-    score, grad, hess, beta, D, A_inv = crit.derivatives(rho)
-    converged = False
-    it = 0
-    while it < max_iter:
-        it += 1
-        active = ~(
-            ((rho >= RHO_BOUND) & (grad < 0)) | ((rho <= -RHO_BOUND) & (grad > 0))
-        )
-        if np.all(np.abs(grad[active]) < tol * (1.0 + abs(score))):
-            converged = True
-            break
-        vals, vecs = np.linalg.eigh(hess[np.ix_(active, active)])
-        vals = np.maximum(np.abs(vals), 1e-8 * max(1.0, np.abs(vals).max()))
-        step = np.zeros_like(rho)
-        step[active] = -vecs @ ((vecs.T @ grad[active]) / vals)
-        step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-300))  # trust region: |step| <= 5
-        for _ in range(60):
-            trial = np.clip(rho + step, -RHO_BOUND, RHO_BOUND)
-            trial_score = crit.score(trial)
-            if trial_score <= score + 1e-12 * abs(score):
-                break
-            step *= 0.5
-        else:
-            converged = np.max(np.abs(step)) < 1e-10
-            break
-        moved = np.max(np.abs(trial - rho))
-        rho = trial
-        score, grad, hess, beta, D, A_inv = crit.derivatives(rho)
-        if moved < 1e-12:
-            converged = True
-            break
-    if not converged:
-        warnings.warn(
-            f"REML Newton did not converge in {it} iterations (|gradient| = "
-            f"{np.abs(grad).max():.2e}); results may be inaccurate",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return _result(crit, rho, score, grad, beta, D, A_inv, it, converged)
+        value, grad, _, (beta, D, A_inv) = derivatives(rho)
+        return _result(crit, rho, value, grad, beta, D, A_inv, 0, True)
+    res = newton_minimize(derivatives, crit.score, initial_rho(cp.XtX, blocks))
+    beta, D, A_inv = res.payload
+    return _result(crit, res.rho, res.score, res.grad, beta, D, A_inv, res.n_iter, res.converged)
 
 
 def _result(crit, rho, score, grad, beta, D, A_inv, it, converged) -> REMLFit:
