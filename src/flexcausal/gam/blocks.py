@@ -106,3 +106,17 @@ def linear_predictor(
     eta = np.concatenate([p[0] for p in parts])
     se = None if cov is None else np.concatenate([p[1] for p in parts])
     return eta, se
+
+
+def build_design(
+    terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int = DEFAULT_BLOCK_ROWS
+) -> np.ndarray:
+    """The full N x p model matrix, filled block by block (for iterative GLM fits)."""
+    n = encodings[0].shape[0]
+    X = np.empty((n, sum(t.n_coef for t in terms)))
+
+    def fill(rows: slice) -> None:
+        X[rows] = design_block(terms, encodings, rows)
+
+    map_blocks(fill, n, block_rows)
+    return X

@@ -21,6 +21,7 @@ class ParsedFormula:
     response: str
     parametric: str
     smooths: list[Term] = field(default_factory=list)
+    offsets: list[str] = field(default_factory=list)  # columns inside offset(...)
 
     @property
     def terms(self) -> list[Term]:
@@ -102,11 +103,17 @@ def parse_formula(formula: str, env: dict | None = None) -> ParsedFormula:
     if not rhs:
         raise ValueError("the formula has no right-hand side")
     env = env or {}
-    smooths, parametric = [], []
+    smooths, parametric, offsets = [], [], []
     for part in split_top_level(rhs):
+        if part.startswith("offset(") and part.endswith(")"):
+            column = part[len("offset(") : -1].strip()
+            if not column.isidentifier():
+                raise ValueError(f"offset() takes one column name, got {column!r}")
+            offsets.append(column)
+            continue
         term = _smooth_call(part, env)
         if term is None:
             parametric.append(part)
         else:
             smooths.append(term)
-    return ParsedFormula(lhs, " + ".join(parametric) if parametric else "1", smooths)
+    return ParsedFormula(lhs, " + ".join(parametric) if parametric else "1", smooths, offsets)

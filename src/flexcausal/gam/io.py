@@ -37,7 +37,9 @@ def save_model(model, path) -> None:
         "flexcausal_version": __version__,
         "class": "GAM",
         "formula": model.formula,
-        "family": model.family,
+        "family": model.family_.name,
+        "link": model.family_.link.name,
+        "offset_columns": model.offset_columns,
         "method": model.method,
         "response": model.response,
         "block_rows": model.block_rows,
@@ -46,7 +48,7 @@ def save_model(model, path) -> None:
         "terms": terms,
         "scalars": {
             k: getattr(model, k)
-            for k in ("scale_", "reml_", "n_obs_", "rss_", "null_deviance_", "converged_",
+            for k in ("scale_", "reml_", "n_obs_", "deviance_", "null_deviance_", "converged_",
                       "n_iter_")
         },
     }
@@ -75,7 +77,8 @@ def load(path):
             f"incompatible with {__version__}"
         )
     model = GAM(meta["formula"], family=meta["family"], method=meta["method"],
-                block_rows=meta["block_rows"])
+                link=meta["link"], block_rows=meta["block_rows"])
+    model.offset_columns = meta["offset_columns"]
     model.response = meta["response"]
     model.terms = [
         TERM_CLASSES[t["kind"]].from_state(t["state"], arrays, f"t{i}_")
@@ -89,5 +92,5 @@ def load(path):
         setattr(model, key, value)
     model._derive_term_stats()
     model._fitted = None
-    model._train_encodings = None
+    model._train = None
     return model

@@ -1,9 +1,10 @@
 """``fc.gam``: fit a hierarchical gKRLS/GAM by REML, and the fitted-model object.
 
-The fit is two steps: one streamed pass over the rows builds X'X, X'y (blocks.py);
-REML then runs on p x p matrices only (fit.py). Statistics mean what they mean in
-mgcv (Wood 2017, Sec. 6.6-6.10): edf = diag((X'X + S)^{-1} X'X), Vp = (X'X + S)^{-1}
-phi (Bayesian), Ve = F Vp (frequentist), sp = smoothing parameters on mgcv's scale.
+Gaussian identity fits are two steps: one streamed pass over the rows builds X'WX,
+X'Wy (blocks.py); REML then runs on p x p matrices only (fit.py). Other families run
+penalized IRLS inside Laplace-approximate REML (pirls.py). Statistics mean what they
+mean in mgcv (Wood 2017, Sec. 6.6-6.10): edf = diag((X'WX + S)^{-1} X'WX),
+Vp = (X'WX + S)^{-1} phi (Bayesian), Ve = F Vp (frequentist), sp on mgcv's scale.
 """
 
 from __future__ import annotations
@@ -21,83 +22,155 @@ from .._checks import (
     numeric_column,
 )
 from . import summary as _summary
-from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
+from .blocks import DEFAULT_BLOCK_ROWS, accumulate, build_design, linear_predictor
+from .families import make_family
 from .fit import PenaltyBlock, fit_reml
 from .formula import parse_formula
+from .pirls import GLMProblem, fit_laml
 from .terms import Term, term_slices
 
-FAMILIES = ("gaussian",)
 METHODS = ("REML",)
 
 
 def gam(
     formula: str,
     data,
-    family: str = "gaussian",
+    family="gaussian",
     method: str = "REML",
     sp=None,
+    weights=None,
+    offset=None,
+    link: str | None = None,
     block_rows: int = DEFAULT_BLOCK_ROWS,
 ) -> GAM:
     """Fit ``formula`` to ``data`` (a DataFrame) by REML, like ``mgcv::gam``.
 
     Terms: numeric columns and factors (treatment contrasts) via formulaic, plus
-    ``krls(x1, x2, ...)`` (gKRLS kernel), ``re(g)`` (random intercepts) and
-    ``s(x, bs="cr", k=10)`` (cubic regression spline). ``sp`` fixes the smoothing
-    parameters (mgcv scale, one per smooth term) instead of estimating them.
-    Keyword values inside ``krls()`` may name variables of the calling scope.
+    ``krls(x1, x2, ...)`` (gKRLS kernel), ``re(g)`` (random intercepts),
+    ``s(x, bs="cr", k=10)`` (cubic regression spline) and ``offset(o)``.
+    ``family``: "gaussian", "binomial" (links logit/probit/cloglog), "poisson" (log),
+    "gamma" (log); ``link`` overrides the default link. ``weights``/``offset``: a column
+    name or an array (as in mgcv, an ``offset=`` argument is not used by ``predict`` on
+    new data; ``offset(o)`` in the formula is). ``sp`` fixes the smoothing parameters
+    (mgcv scale, one per smooth term) instead of estimating them. Keyword values inside
+    ``krls()`` may name variables of the calling scope.
     """
     caller = sys._getframe(1)
     env = {**caller.f_globals, **caller.f_locals}
-    return GAM(formula, family=family, method=method, block_rows=block_rows).fit(
-        data, sp=sp, env=env
+    return GAM(formula, family=family, method=method, link=link, block_rows=block_rows).fit(
+        data, sp=sp, weights=weights, offset=offset, env=env
     )
+
+
+def _row_vector(data: pd.DataFrame, value, argname: str, default: float) -> np.ndarray:
+    """A per-row numeric vector from a column name, an array, or a constant default."""
+    if value is None:
+        return np.full(len(data), default)
+    if isinstance(value, str):
+        check_columns_present(data, [value])
+        check_column_values(data, value)
+        return numeric_column(data, value, argname)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] != len(data):
+        raise ValueError(f"{argname} must have one value per row ({len(data)}), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{argname} contains NaN or infinite values")
+    return arr
 
 
 class GAM:
     """A fitted generalized additive model with kernel, spline and random-effect terms."""
 
-    def __init__(self, formula: str, family="gaussian", method="REML", block_rows=None):
+    def __init__(self, formula: str, family="gaussian", method="REML", link=None,
+                 block_rows=None):
         self.formula = formula
-        self.family = check_choice(family, FAMILIES, "family")
+        self.family_ = make_family(family, link)
+        self.family = self.family_.name
         method_l = check_choice(method, METHODS, "method")
         self.method = METHODS[[m.lower() for m in METHODS].index(method_l)]
         self.block_rows = int(block_rows or DEFAULT_BLOCK_ROWS)
         if self.block_rows < 1:
             raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+        self.offset_columns: list[str] = []
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data, sp=None, env=None) -> GAM:
+    def fit(self, data, sp=None, weights=None, offset=None, env=None) -> GAM:
         data = check_dataframe(data)
         parsed = parse_formula(self.formula, env)
         self.response = parsed.response
+        self.offset_columns = parsed.offsets
         terms = parsed.terms
-        used = {parsed.response}
+        used = {parsed.response, *parsed.offsets} | _parametric_columns(parsed.parametric)
         for term in terms[1:]:
             used.update(term.columns)
-        check_columns_present(data, sorted(used | _parametric_columns(parsed.parametric)))
-        for col in sorted(used | _parametric_columns(parsed.parametric)):
+        check_columns_present(data, sorted(used))
+        for col in sorted(used):
             check_column_values(data, col)
         y = numeric_column(data, parsed.response, "the response")
         if np.ptp(y) == 0:
             raise ValueError(f"the response {parsed.response!r} is constant; nothing to model")
+        w = _row_vector(data, weights, "weights", default=1.0)
+        if np.any(w < 0):
+            raise ValueError("weights must be non-negative")
+        off = _row_vector(data, offset, "offset", default=0.0) + self._formula_offset(data)
+        self.family_.check_y(y, w, parsed.response)
         for term in terms:
             term.setup(data)
         self.terms: list[Term] = terms
         encodings = [t.encode(data) for t in terms]
-        cp = accumulate(terms, encodings, y, block_rows=self.block_rows)
-        for term, rowmax in zip(terms, cp.max_row_abs_sum, strict=True):
+        self.n_obs_ = len(y)
+        if self.family_.name == "gaussian" and self.family_.link.name == "identity":
+            self._fit_gaussian(encodings, y, w, off, sp, weighted=weights is not None)
+        else:
+            self._fit_glm(encodings, y, w, off, sp)
+        self._train = {"encodings": encodings, "y": y, "weights": w, "offset": off}
+        return self
+
+    def _formula_offset(self, data: pd.DataFrame) -> np.ndarray:
+        off = np.zeros(len(data))
+        for col in self.offset_columns:
+            off += numeric_column(data, col, "offset()")
+        return off
+
+    def _check_sp(self, sp, n_blocks):
+        if sp is None:
+            return None
+        sp = np.atleast_1d(np.asarray(sp, dtype=float))
+        if sp.shape != (n_blocks,) or np.any(sp <= 0) or not np.all(np.isfinite(sp)):
+            raise ValueError(f"sp must be {n_blocks} positive finite numbers (one per smooth term)")
+        return sp
+
+    def _fit_gaussian(self, encodings, y, w, off, sp, weighted: bool) -> None:
+        """Identity link: one streamed pass to X'WX, X'Wy, then REML on p x p matrices."""
+        cp = accumulate(self.terms, encodings, y - off, weights=w if weighted else None,
+                        block_rows=self.block_rows)
+        for term, rowmax in zip(self.terms, cp.max_row_abs_sum, strict=True):
             term.finish(rowmax)
         blocks = self._penalty_blocks()
-        if sp is not None:
-            sp = np.atleast_1d(np.asarray(sp, dtype=float))
-            if sp.shape != (len(blocks),) or np.any(sp <= 0) or not np.all(np.isfinite(sp)):
-                raise ValueError(
-                    f"sp must be {len(blocks)} positive finite numbers (one per smooth term)"
-                )
-        result = fit_reml(cp, blocks, sp=sp)
-        self._set_results(result, cp, y)
-        self._train_encodings = encodings
-        return self
+        cp.n = int(np.sum(w > 0))
+        res = fit_reml(cp, blocks, sp=self._check_sp(sp, len(blocks)),
+                       log_weight_sum=float(np.sum(np.log(w[w > 0]))))
+        beta = res.beta
+        self.deviance_ = float(cp.yty - 2 * beta @ cp.Xty + beta @ cp.XtX @ beta)
+        self._store(res.beta, res.rho, res.scale, res.reml, res.A_inv, cp.XtX, res.converged,
+                    res.n_iter)
+        self.null_deviance_ = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
+        self._fitted = None
+
+    def _fit_glm(self, encodings, y, w, off, sp) -> None:
+        """Other families: cached model matrix, penalized IRLS inside LAML (pirls.py)."""
+        X = build_design(self.terms, encodings, self.block_rows)
+        for term, sl in zip(self.terms, term_slices(self.terms).values(), strict=True):
+            term.finish(np.abs(X[:, sl]).sum(axis=1).max())
+        blocks = self._penalty_blocks()
+        problem = GLMProblem(X, y, w, off, self.family_, blocks)
+        res = fit_laml(problem, sp=self._check_sp(sp, len(blocks)))
+        self._store(res.beta, res.rho, res.scale, res.reml, res.H_inv, res.XtWX, res.converged,
+                    res.n_iter)
+        self.deviance_ = res.state.deviance
+        mu0 = np.full_like(y, np.average(y, weights=w))
+        self.null_deviance_ = float(np.sum(self.family_.dev_resids(y, mu0, w)))
+        self._fitted = res.state.eta
 
     def _penalty_blocks(self) -> list[PenaltyBlock]:
         slices = term_slices(self.terms)
@@ -107,25 +180,20 @@ class GAM:
             if t.penalty is not None
         ]
 
-    def _set_results(self, res, cp, y) -> None:
+    def _store(self, beta, rho, scale, reml, H_inv, XtWX, converged, n_iter) -> None:
         names = [n for t in self.terms for n in t.coef_names]
         smooths = [t for t in self.terms if t.penalty is not None]
-        self.n_obs_ = int(cp.n)
-        self.coef_ = pd.Series(res.beta, index=names, name="coef")
-        self.sp_ = pd.Series(np.exp(res.rho), index=[t.label for t in smooths], name="sp")
-        F = res.A_inv @ cp.XtX
+        self.coef_ = pd.Series(beta, index=names, name="coef")
+        self.sp_ = pd.Series(np.exp(rho), index=[t.label for t in smooths], name="sp")
+        F = H_inv @ XtWX
         self.edf_coef_ = np.diag(F).copy()
-        self.scale_ = float(res.scale)
-        self.reml_ = float(res.reml)
-        self.converged_ = bool(res.converged)
-        self.n_iter_ = int(res.n_iter)
-        self._Vp = res.A_inv * res.scale
+        self.scale_ = float(scale)
+        self.reml_ = float(reml)
+        self.converged_ = bool(converged)
+        self.n_iter_ = int(n_iter)
+        self._Vp = H_inv * scale
         self._Ve = F @ self._Vp
         self._derive_term_stats()
-        rss = cp.yty - 2 * res.beta @ cp.Xty + res.beta @ cp.XtX @ res.beta
-        self.rss_ = float(rss)
-        self.null_deviance_ = float(np.sum((y - y.mean()) ** 2))
-        self._fitted = None
 
     def _derive_term_stats(self) -> None:
         """Per-term coefficient slices and edf, from ``terms`` and ``edf_coef_``."""
@@ -139,50 +207,72 @@ class GAM:
 
     # ------------------------------------------------------------------ results
     @property
-    def fitted_values_(self) -> np.ndarray:
-        """X beta on the training rows (computed on first access, block by block)."""
+    def linear_predictors_(self) -> np.ndarray:
+        """eta = X beta + offset on the training rows (computed once, block by block)."""
         if self._fitted is None:
-            if getattr(self, "_train_encodings", None) is None:
-                raise AttributeError("fitted values are not stored in a saved model; use predict")
-            self._fitted, _ = linear_predictor(
-                self.terms, self._train_encodings, self.coef_.to_numpy(),
-                block_rows=self.block_rows,
-            )
+            if getattr(self, "_train", None) is None:
+                raise AttributeError("a loaded model keeps no training data; use predict")
+            eta, _ = linear_predictor(self.terms, self._train["encodings"],
+                                      self.coef_.to_numpy(), block_rows=self.block_rows)
+            self._fitted = eta + self._train["offset"]
         return self._fitted
 
-    def vcov(self, type: str = "bayes") -> pd.DataFrame:
-        """Covariance of the coefficients: ``"bayes"`` (mgcv Vp) or ``"frequentist"`` (Ve)."""
-        kind = check_choice(type, ("bayes", "frequentist"), "vcov type")
-        V = self._Vp if kind == "bayes" else self._Ve
+    @property
+    def fitted_values_(self) -> np.ndarray:
+        """mu = g^{-1}(eta) on the training rows (mgcv ``fitted.values``)."""
+        return self.family_.link.inverse(self.linear_predictors_)
+
+    def vcov(self, type: str = "bayes", cluster=None) -> pd.DataFrame:
+        """Coefficient covariance.
+
+        ``"bayes"`` (mgcv Vp), ``"frequentist"`` (Ve), sandwich ``"HC0"``, ``"HC1"``
+        (times N / (N - sum edf)), ``"cluster"`` (``cluster=`` column name or array,
+        times G / (G - 1)); see ``vcov.py``.
+        """
+        from .vcov import coefficient_covariance
+
+        V = coefficient_covariance(self, type, cluster)
         return pd.DataFrame(V, index=self.coef_.index, columns=self.coef_.index)
 
-    def predict(self, newdata=None, type: str = "link", se: bool = False):
+    def encode(self, newdata) -> tuple[list[np.ndarray], np.ndarray]:
+        """Validated per-term encodings of ``newdata`` and its formula offset."""
+        newdata = check_dataframe(newdata, "newdata")
+        cols = {c for t in self.terms for c in t.columns} | set(self.offset_columns)
+        check_columns_present(newdata, sorted(cols), "newdata")
+        for col in sorted(cols):
+            check_column_values(newdata, col)
+        return [t.encode(newdata) for t in self.terms], self._formula_offset(newdata)
+
+    def predict(self, newdata=None, type: str = "link", se: bool = False, vcov="bayes",
+                cluster=None):
         """Predictions for ``newdata`` (default: the training data).
 
         Kernel terms reuse the training standardization and sketch. ``se=True`` adds
-        pointwise standard errors sqrt(diag(X Vp X')) and returns a DataFrame
-        (``fit``, ``se``); for the Gaussian identity link, link = response.
+        pointwise standard errors sqrt(diag(X V X')) with V = ``vcov`` (default mgcv's
+        Vp) and returns a DataFrame (``fit``, ``se``). ``type="response"`` applies the
+        inverse link, with se |d mu / d eta| se_eta (as mgcv ``predict.gam``).
         """
-        check_choice(type, ("link", "response"), "predict type")
+        kind = check_choice(type, ("link", "response"), "predict type")
         if newdata is None:
-            encodings = self._train_encodings
-            if encodings is None:
+            if getattr(self, "_train", None) is None:
                 raise ValueError("this model was loaded from disk; pass newdata")
+            encodings, off = self._train["encodings"], self._train["offset"]
         else:
-            newdata = check_dataframe(newdata, "newdata")
-            cols = {c for t in self.terms[1:] for c in t.columns}
-            cols |= set(self.terms[0].columns)
-            check_columns_present(newdata, sorted(cols), "newdata")
-            for col in sorted(cols):
-                check_column_values(newdata, col)
-            encodings = [t.encode(newdata) for t in self.terms]
-        eta, se_fit = linear_predictor(
-            self.terms, encodings, self.coef_.to_numpy(), self._Vp if se else None,
-            block_rows=self.block_rows,
-        )
+            encodings, off = self.encode(newdata)
+        V = None
         if se:
-            return pd.DataFrame({"fit": eta, "se": se_fit})
-        return eta
+            V = self._Vp if vcov == "bayes" else self.vcov(vcov, cluster).to_numpy()
+        eta, se_fit = linear_predictor(self.terms, encodings, self.coef_.to_numpy(), V,
+                                       block_rows=self.block_rows)
+        eta = eta + off
+        fit = eta
+        if kind == "response":
+            fit = self.family_.link.inverse(eta)
+            if se:
+                se_fit = se_fit * np.abs(self.family_.link.mu_eta(eta))
+        if se:
+            return pd.DataFrame({"fit": fit, "se": se_fit})
+        return fit
 
     def summary(self) -> _summary.GAMSummary:
         """mgcv ``summary.gam``-like tables; ``print(fit.summary())``."""
@@ -201,7 +291,7 @@ class GAM:
     def __repr__(self) -> str:
         fitted = hasattr(self, "coef_")
         state = f"n={self.n_obs_}, edf={self.edf_total_:.2f}" if fitted else "unfitted"
-        return f"GAM({self.formula!r}, family={self.family!r}, {state})"
+        return f"GAM({self.formula!r}, family={self.family_!r}, {state})"
 
 
 def _parametric_columns(rhs: str) -> set[str]:
@@ -211,5 +301,3 @@ def _parametric_columns(rhs: str) -> set[str]:
         return {v for v in Formula(rhs).required_variables if isinstance(v, str)}
     except Exception as exc:  # formulaic parse errors -> our message
         raise ValueError(f"cannot parse the parametric part {rhs!r} of the formula: {exc}") from exc
-
-

@@ -81,9 +81,9 @@ def smooth_table(model) -> pd.DataFrame:
 def summarize(model) -> GAMSummary:
     n = model.n_obs_
     df_resid = n - model.edf_total_
-    dev_expl = 1.0 - model.rss_ / model.null_deviance_
+    dev_expl = 1.0 - model.deviance_ / model.null_deviance_
     # mgcv: r.sq = 1 - var(residuals) (n - 1) / (var(y) residual.df); residual mean ~ 0
-    r2_adj = 1.0 - (model.rss_ / df_resid) / (model.null_deviance_ / (n - 1))
+    r2_adj = 1.0 - (model.deviance_ / df_resid) / (model.null_deviance_ / (n - 1))
     return GAMSummary(
         formula=model.formula,
         family=model.family,
