@@ -123,7 +123,7 @@ class GAM:
             self._fit_gaussian(encodings, y, w, off, sp, weighted=weights is not None)
         else:
             self._fit_glm(encodings, y, w, off, sp)
-        self._train = {"encodings": encodings, "y": y, "weights": w, "offset": off}
+        self._train = {"encodings": encodings, "y": y, "weights": w, "offset": off, "data": data}
         return self
 
     def _formula_offset(self, data: pd.DataFrame) -> np.ndarray:

@@ -1,16 +1,68 @@
 """Coefficient covariances: Bayesian Vp, frequentist Ve, and sandwich estimators.
 
 Vp = (X'WX + S)^{-1} phi and Ve = F Vp with F = (X'WX + S)^{-1} X'WX (Wood 2017,
-Sec. 6.10). Sandwich forms follow R gKRLS ``estfun.gam`` + ``sandwich``:
+Sec. 6.10). Sandwich forms reproduce R gKRLS ``estfun.gam`` with ``sandwich``:
+bread B = Vp / phi = (X'WX + S)^{-1} (sandwich ``bread.gam``), scores
+s_i = r_i^P sqrt(w_i) x_i (Pearson residual times root working weight), and
+
+    HC0:     B (sum_i s_i s_i') B
+    HC1:     N / (N - sum(edf)) * HC0            (gKRLS's effective-df correction)
+    cluster: G / (G - 1) * B (sum_g s_g s_g') B,  s_g = sum_{i in g} s_i  (``vcovCL``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .._checks import check_choice
+from .blocks import design_block, row_blocks
 
 TYPES = ("bayes", "frequentist", "HC0", "HC1", "cluster")
+
+
+def _training(model):
+    train = getattr(model, "_train", None)
+    if train is None:
+        raise ValueError("sandwich variances need the training data; refit (a loaded model "
+                         "keeps only Vp and Ve)")
+    return train
+
+
+def scores(model) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-row multipliers m_i with s_i = m_i x_i, and the training encodings."""
+    train = _training(model)
+    fam, link = model.family_, model.family_.link
+    eta = model.linear_predictors_
+    mu = link.inverse(eta)
+    y, w = train["y"], train["weights"]
+    mu_eta = link.mu_eta(eta)
+    var = fam.variance(mu)
+    pearson = (y - mu) * np.sqrt(w) / np.sqrt(var)
+    working = w * mu_eta**2 / var
+    return train["encodings"], pearson * np.sqrt(working)
+
+
+def cluster_codes(model, cluster) -> np.ndarray:
+    """Integer cluster ids from a training column name or a per-row array."""
+    n = model.n_obs_
+    if cluster is None:
+        raise ValueError("vcov type 'cluster' needs cluster= (a column name or an array)")
+    if isinstance(cluster, str):
+        frame = _training(model)["data"]
+        if cluster not in frame.columns:
+            raise ValueError(f"cluster column {cluster!r} is not in the training data")
+        cluster = frame[cluster].to_numpy()
+    values = np.asarray(cluster)
+    if values.ndim != 1 or values.shape[0] != n:
+        raise ValueError(f"cluster must have one value per training row ({n}), got "
+                         f"shape {values.shape}")
+    if pd.isna(values).any():
+        raise ValueError("cluster contains missing values")
+    codes, uniques = pd.factorize(values)
+    if len(uniques) < 2:
+        raise ValueError(f"cluster has {len(uniques)} cluster; need at least 2")
+    return codes
 
 
 def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
@@ -19,4 +71,22 @@ def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
         return model._Vp
     if kind == "frequentist":
         return model._Ve
-    raise NotImplementedError(kind)
+    bread = model._Vp / model.scale_
+    encodings, mult = scores(model)
+    p = bread.shape[0]
+    if kind == "cluster":
+        codes = cluster_codes(model, cluster)
+        G = int(codes.max()) + 1
+        summed = np.zeros((G, p))
+        for rows in row_blocks(model.n_obs_, model.block_rows):
+            S = design_block(model.terms, encodings, rows) * mult[rows, None]
+            np.add.at(summed, codes[rows], S)
+        meat = summed.T @ summed * (G / (G - 1))
+    else:
+        meat = np.zeros((p, p))
+        for rows in row_blocks(model.n_obs_, model.block_rows):
+            S = design_block(model.terms, encodings, rows) * mult[rows, None]
+            meat += S.T @ S
+        if kind == "hc1":
+            meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
+    return bread @ meat @ bread
