@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg.blas import dsyrk
 from scipy.optimize import minimize_scalar
 
 from .families import Family
@@ -31,12 +32,19 @@ ROW_BLOCK = 50_000
 
 
 def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X' diag(W) X in row blocks (W may be negative under full Newton)."""
+    """X' diag(W) X in row blocks; BLAS syrk when W >= 0 (W may be negative under Newton)."""
     p = X.shape[1]
     out = np.zeros((p, p))
+    positive = bool(np.all(W >= 0))
     for s in range(0, X.shape[0], ROW_BLOCK):
-        Xb = X[s : s + ROW_BLOCK]
-        out += Xb.T @ (W[s : s + ROW_BLOCK, None] * Xb)
+        Xb, Wb = X[s : s + ROW_BLOCK], W[s : s + ROW_BLOCK]
+        if positive:
+            out = dsyrk(1.0, np.sqrt(Wb)[:, None] * Xb, beta=1.0, c=out, trans=1, lower=0,
+                        overwrite_c=1)
+        else:
+            out += Xb.T @ (Wb[:, None] * Xb)
+    if positive:
+        out = np.triu(out) + np.triu(out, 1).T
     return out
 
 
@@ -59,6 +67,8 @@ class PIRLSState:
     W: np.ndarray  # Newton working weights at beta
     n_iter: int
     converged: bool
+    gram: np.ndarray  # X'WX at beta
+    factor: tuple  # Cholesky factor of X'WX + S
 
 
 class GLMProblem:
@@ -99,7 +109,12 @@ class GLMProblem:
         return float(np.sum(self.family.dev_resids(self.y, mu, self.w)))
 
     # ------------------------------------------------------------------ PIRLS
-    def pirls(self, S: np.ndarray, max_iter: int = 200, tol: float = 1e-11) -> PIRLSState:
+    def pirls(self, S: np.ndarray, max_iter: int = 200) -> PIRLSState:
+        """Newton PIRLS from the warm start; stops when the Newton step is negligible.
+
+        At convergence the returned weights, X'WX and its Cholesky factor are those at
+        the returned beta, so LAML reuses them without another pass over the rows.
+        """
         fam = self.family
         if self._beta is None:
             eta = fam.link.link(fam.mu_start(self.y, self.w))
@@ -108,32 +123,35 @@ class GLMProblem:
             beta = self._beta
             eta = self.X @ beta + self.offset
         mu = fam.link.inverse(eta)
-        pdev = self.deviance(mu) + (0.0 if beta is None else beta @ S @ beta)
+        pdev = np.inf if beta is None else self.deviance(mu) + beta @ S @ beta
         converged = False
         for it in range(1, max_iter + 1):
             W, z = self.working(eta)
+            gram = weighted_gram(self.X, W)
             try:
-                factor = cho_factor(weighted_gram(self.X, W) + S, lower=True)
+                factor = cho_factor(gram + S, lower=True)
+                newton = True
             except LinAlgError:  # indefinite Newton Hessian: Fisher step instead
                 W, z = self.working(eta, newton=False)
-                factor = cho_factor(weighted_gram(self.X, W) + S, lower=True)
+                gram = weighted_gram(self.X, W)
+                factor = cho_factor(gram + S, lower=True)
+                newton = False
             new = cho_solve(factor, self.X.T @ (W * z))
+            if beta is not None and newton:
+                if np.max(np.abs(new - beta)) < 1e-9 * (1.0 + np.max(np.abs(beta))):
+                    converged = True
+                    break
             for _ in range(40):  # step halving on the penalized deviance
                 eta_new = self.X @ new + self.offset
                 mu_new = fam.link.inverse(eta_new)
                 if fam.valid_mu(mu_new):
                     pdev_new = self.deviance(mu_new) + new @ S @ new
-                    if beta is None or pdev_new <= pdev + 1e-12 * abs(pdev):
+                    if pdev_new <= pdev + 1e-12 * abs(pdev_new):
                         break
                 if beta is None:
                     beta = np.zeros_like(new)
                 new = 0.5 * (new + beta)
-            change = abs(pdev_new - pdev) / (0.1 + abs(pdev_new))
-            step = 0.0 if beta is None else np.max(np.abs(new - beta))
             beta, eta, mu, pdev = new, eta_new, mu_new, pdev_new
-            if it > 1 and (change < tol or step < 1e-10 * (1.0 + np.max(np.abs(beta)))):
-                converged = True
-                break
         if not converged:
             warnings.warn(
                 f"penalized IRLS did not converge after {it} iterations; "
@@ -142,9 +160,9 @@ class GLMProblem:
                 stacklevel=4,
             )
         self._beta = beta
-        W, _ = self.working(eta)
         dev = self.deviance(mu)
-        return PIRLSState(beta, eta, mu, dev, float(beta @ S @ beta), W, it, converged)
+        return PIRLSState(beta, eta, mu, dev, float(beta @ S @ beta), W, it, converged, gram,
+                          factor)
 
     # ------------------------------------------------------------------- LAML
     def profile_scale(self, Dp: float) -> float:
@@ -167,8 +185,7 @@ class GLMProblem:
     def laml(self, rho: np.ndarray, gradient: bool = True):
         S = total_penalty(self.blocks, rho, self.p)
         st = self.pirls(S)
-        H = weighted_gram(self.X, st.W) + S
-        factor = cho_factor(H, lower=True)
+        factor = st.factor
         logdet_H = 2.0 * np.log(np.diag(factor[0])).sum()
         Dp = st.deviance + st.penalty
         phi = self.profile_scale(Dp)
@@ -189,20 +206,16 @@ class GLMProblem:
                        + 0.5 * u @ dbeta - 0.5 * self._rank[j])
         return value, grad, st, phi, (factor, H_inv)
 
-    def derivatives(self, rho: np.ndarray, h: float = 1e-4):
+    def derivatives(self, rho: np.ndarray, h: float = 1e-5):
+        """LAML, exact gradient, and a forward-difference Hessian of that gradient."""
         value, grad, st, phi, (factor, H_inv) = self.laml(rho)
-        saved = self._beta
         k = len(rho)
         hess = np.empty((k, k))
         for j in range(k):
             e = np.zeros(k)
             e[j] = h
-            gp = self.laml(rho + e)[1]
-            self._beta = saved
-            gm = self.laml(rho - e)[1]
-            self._beta = saved
-            hess[j] = (gp - gm) / (2 * h)
-        self.laml(rho)  # restore the warm start exactly at rho
+            hess[j] = (self.laml(rho + e)[1] - grad) / h
+            self._beta = st.beta
         return value, grad, 0.5 * (hess + hess.T), (st, phi, H_inv)
 
     def score(self, rho: np.ndarray) -> float:
@@ -241,5 +254,5 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         rho, value = res.rho, res.score
         st, phi, H_inv = res.payload
         n_iter, converged = res.n_iter, res.converged and st.converged
-    XtWX = weighted_gram(problem.X, st.W)
+    XtWX = st.gram
     return GLMFit(st.beta, rho, phi, float(value), H_inv, XtWX, st.W, st, n_iter, converged)
