@@ -125,7 +125,7 @@ class GLMProblem:
         mu = fam.link.inverse(eta)
         pdev = np.inf if beta is None else self.deviance(mu) + beta @ S @ beta
         converged = False
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
             W, z = self.working(eta)
             gram = weighted_gram(self.X, W)
             try:
