@@ -2,9 +2,19 @@
 
 __version__ = "0.1.0"
 
-from . import datasets  # noqa: E402, F401
+from . import datasets  # noqa: E402
+from .gam.effects import interactions, marginal_effects  # noqa: E402
 from .gam.io import load  # noqa: E402
 from .gam.model import GAM, gam  # noqa: E402
 from .gam.sklearn import KRLSRegressor  # noqa: E402
 
-__all__ = ["GAM", "KRLSRegressor", "gam", "load", "__version__"]
+__all__ = [
+    "GAM",
+    "KRLSRegressor",
+    "datasets",
+    "gam",
+    "interactions",
+    "load",
+    "marginal_effects",
+    "__version__",
+]
