@@ -7,6 +7,7 @@ from .gam.effects import interactions, marginal_effects  # noqa: E402
 from .gam.io import load  # noqa: E402
 from .gam.model import GAM, gam  # noqa: E402
 from .gam.sklearn import KRLSRegressor  # noqa: E402
+from .plotting import plot_effects  # noqa: E402
 
 __all__ = [
     "GAM",
@@ -16,5 +17,6 @@ __all__ = [
     "interactions",
     "load",
     "marginal_effects",
+    "plot_effects",
     "__version__",
 ]

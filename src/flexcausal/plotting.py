@@ -21,7 +21,13 @@ from scipy import stats
 
 from ._checks import check_columns_present, check_dataframe, is_categorical
 
-__all__ = ["plot_fit_vs_truth", "plot_surface_heatmaps", "plot_surface_slice", "reference_row"]
+__all__ = [
+    "plot_effects",
+    "plot_fit_vs_truth",
+    "plot_surface_heatmaps",
+    "plot_surface_slice",
+    "reference_row",
+]
 
 _FIT_COLOR = "#1f4e79"
 _TRUTH_COLOR = "#c0392b"
@@ -257,4 +263,42 @@ def plot_fit_vs_truth(pred, truth, *, ax=None, title: str | None = None):
         0.03, 0.97, f"RMSE = {rmse:.3g}\nn = {p.size}", transform=ax.transAxes, va="top", ha="left"
     )
     ax.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def plot_effects(
+    model,
+    variable: str,
+    type: str = "predict",
+    n_points: int = 25,
+    vcov="bayes",
+    cluster=None,
+    data=None,
+    level: float = 0.95,
+    ax=None,
+    figsize=(5.5, 4.0),
+):
+    """An effect curve over ``variable``'s range with a pointwise confidence band.
+
+    At each of ``n_points`` grid values v, ``variable`` is set to v for every row and the
+    effect is averaged over the data ("observed value" approach, gKRLS
+    ``calculate_effects(conditional=...)``): ``type="predict"`` gives the average
+    predicted response, ``"derivative"`` the average marginal effect at v.
+    """
+    from .gam.effects import marginal_effects
+
+    source = model._train["data"] if data is None else check_dataframe(data)
+    check_columns_present(source, [variable])
+    x = source[variable].to_numpy(dtype=float)
+    grid = np.linspace(x.min(), x.max(), int(n_points))
+    out = marginal_effects(model, [variable], type=type, vcov=vcov, cluster=cluster,
+                           conditional=pd.DataFrame({variable: grid}), data=data)
+    z = _z(level)
+    fig, ax = _new_axes(ax, figsize)
+    ax.fill_between(grid, out.estimate - z * out.std_error, out.estimate + z * out.std_error,
+                    color=_FIT_COLOR, alpha=0.2, label=f"{int(level * 100)}% CI")
+    ax.plot(grid, out.estimate, color=_FIT_COLOR, lw=2, label=type)
+    ax.set_xlabel(variable)
+    ax.set_ylabel("average prediction" if type == "predict" else f"average {type}")
+    ax.legend(frameon=False)
     return fig
