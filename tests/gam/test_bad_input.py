@@ -179,3 +179,36 @@ def test_callers_dataframe_is_never_modified(df):
     model = fc.gam("y ~ x1 + g + krls(x1, x2, g) + re(word)", df)
     model.predict(df, se=True)
     pd.testing.assert_frame_equal(df, before)
+
+
+@pytest.mark.parametrize(
+    "family, values, match",
+    [
+        ("binomial", [0.0, 1.5], "binomial response 'y' must lie in \\[0, 1\\]"),
+        ("poisson", [0.0, -1.0], "poisson response 'y' must be non-negative integer"),
+        ("poisson", [0.0, 1.5], "poisson response 'y' must be non-negative integer"),
+        ("gamma", [1.0, 0.0], "gamma response 'y' must be strictly positive"),
+    ],
+)
+def test_family_response_checks(df, family, values, match):
+    df["y"] = np.resize(values, len(df))
+    with pytest.raises(ValueError, match=match):
+        fc.gam("y ~ x1", df, family=family)
+
+
+def test_unknown_link_and_bad_weights_offset(df):
+    df["y"] = (df.y > 0).astype(float)
+    with pytest.raises(ValueError, match="unknown binomial link 'log'"):
+        fc.gam("y ~ x1", df, family="binomial", link="log")
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        fc.gam("y ~ x1", df, family="binomial", weights=-np.ones(len(df)))
+    with pytest.raises(ValueError, match="weights must have one value per row"):
+        fc.gam("y ~ x1", df, weights=np.ones(3))
+    with pytest.raises(ValueError, match="offset contains NaN"):
+        fc.gam("y ~ x1", df, offset=np.full(len(df), np.nan))
+
+
+def test_irls_non_convergence_warns_with_iteration_count(df):
+    df["y"] = (df.x1 > 0).astype(float)  # perfectly separated: no finite MLE
+    with pytest.warns(RuntimeWarning, match=r"did not converge after \d+ iterations"):
+        fc.gam("y ~ x1", df, family="binomial")

@@ -56,8 +56,10 @@ class LogitLink(Link):
     def link(self, mu):
         return np.log(mu) - np.log1p(-mu)
 
+    _THRESH = -np.log(_EPS / (1 - _EPS))  # R binomial()$linkinv keeps mu in [eps, 1 - eps]
+
     def inverse(self, eta):
-        return special.expit(eta)
+        return special.expit(np.clip(eta, -self._THRESH, self._THRESH))
 
     def mu_eta(self, eta):
         p = special.expit(eta)
