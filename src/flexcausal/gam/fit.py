@@ -142,6 +142,7 @@ def fit_reml(
     blocks: list[PenaltyBlock],
     sp: np.ndarray | None = None,
     log_weight_sum: float = 0.0,
+    quiet: bool = False,
 ) -> REMLFit:
     """Minimise the REML score over rho (Newton, exact Hessian); ``sp`` fixes lambda."""
     crit = GaussianREML(cp, blocks, log_weight_sum)
@@ -154,7 +155,7 @@ def fit_reml(
         rho = np.log(np.asarray(sp, dtype=float)) if blocks else np.zeros(0)
         value, grad, _, (beta, D, A_inv) = derivatives(rho)
         return _result(crit, rho, value, grad, beta, D, A_inv, 0, True)
-    res = newton_minimize(derivatives, crit.score, initial_rho(cp.XtX, blocks))
+    res = newton_minimize(derivatives, crit.score, initial_rho(cp.XtX, blocks), quiet=quiet)
     beta, D, A_inv = res.payload
     return _result(crit, res.rho, res.score, res.grad, beta, D, A_inv, res.n_iter, res.converged)
 

@@ -34,6 +34,7 @@ def newton_minimize(
     max_iter: int = 200,
     tol: float = 1e-9,
     what: str = "REML",
+    quiet: bool = False,
 ) -> NewtonResult:
     """Minimise ``score`` given ``derivatives(rho) -> (score, grad, hess, payload)``."""
     value, grad, hess, payload = derivatives(rho)
@@ -63,7 +64,7 @@ def newton_minimize(
         if moved < 1e-12:
             converged = True
             break
-    if not converged:
+    if not converged and not quiet:
         warnings.warn(
             f"{what} Newton did not converge in {it} iterations (|gradient| = "
             f"{np.abs(grad).max():.2e}); results may be inaccurate",

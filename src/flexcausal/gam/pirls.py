@@ -25,7 +25,8 @@ from scipy.linalg.blas import dsyrk
 from scipy.optimize import minimize_scalar
 
 from .families import Family
-from .fit import PenaltyBlock, initial_rho, total_penalty
+from .blocks import CrossProducts
+from .fit import PenaltyBlock, fit_reml, initial_rho, total_penalty
 from .optimize import newton_minimize
 
 ROW_BLOCK = 50_000
@@ -82,6 +83,7 @@ class GLMProblem:
         self._log_pdet = sum(b.log_pdet for b in blocks)
         self._rank = np.array([b.rank for b in blocks], dtype=float)
         self._beta = None  # warm start
+        self._cache = None  # (rho, PIRLSState) of the last PIRLS
 
     # ----------------------------------------------------------------- weights
     def working(self, eta: np.ndarray, newton: bool = True):
@@ -182,9 +184,16 @@ class GLMProblem:
         res = minimize_scalar(f, bracket=(guess - 1, guess + 1), tol=1e-12)
         return float(np.exp(res.x))
 
+    def state_at(self, rho: np.ndarray) -> PIRLSState:
+        """PIRLS at rho, reusing the last state when rho is unchanged."""
+        if self._cache is not None and np.array_equal(self._cache[0], rho):
+            return self._cache[1]
+        st = self.pirls(total_penalty(self.blocks, rho, self.p))
+        self._cache = (rho.copy(), st)
+        return st
+
     def laml(self, rho: np.ndarray, gradient: bool = True):
-        S = total_penalty(self.blocks, rho, self.p)
-        st = self.pirls(S)
+        st = self.state_at(rho)
         factor = st.factor
         logdet_H = 2.0 * np.log(np.diag(factor[0])).sum()
         Dp = st.deviance + st.penalty
@@ -219,10 +228,26 @@ class GLMProblem:
         return value, grad, 0.5 * (hess + hess.T), (st, phi, H_inv)
 
     def score(self, rho: np.ndarray) -> float:
-        saved = self._beta
-        value = self.laml(rho, gradient=False)[0]
-        self._beta = saved
-        return value
+        return self.laml(rho, gradient=False)[0]
+
+    def pql_start(self, rho: np.ndarray, max_iter: int = 4) -> np.ndarray:
+        """Starting rho by performance iteration (Wood 2017, Sec. 6.3.2).
+
+        Alternates PIRLS at rho with Gaussian REML on the working model (Fisher weights,
+        working response); cheap, and close to the LAML optimum, so that Newton on
+        the exact criterion needs only a few steps.
+        """
+        for _ in range(max_iter):
+            st = self.state_at(rho)
+            W, z = self.working(st.eta, newton=False)
+            gram = st.gram if self.family.canonical else weighted_gram(self.X, W)
+            cp = CrossProducts(gram, self.X.T @ (W * z), float(np.sum(W * z * z)),
+                               int(np.sum(self.w > 0)), np.zeros(0))
+            new = fit_reml(cp, self.blocks, quiet=True).rho
+            if np.max(np.abs(new - rho)) < 0.05:
+                return new
+            rho = new
+        return rho
 
 
 @dataclass
@@ -250,6 +275,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         eta0 = fam.link.link(fam.mu_start(problem.y, problem.w))
         W0, _ = problem.working(eta0, newton=False)  # mgcv initial.sp: weights at mustart
         rho0 = initial_rho(weighted_gram(problem.X, W0), problem.blocks)
+        rho0 = problem.pql_start(rho0)
         res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8, what="LAML")
         rho, value = res.rho, res.score
         st, phi, H_inv = res.payload

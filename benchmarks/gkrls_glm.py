@@ -1,0 +1,82 @@
+"""Logistic gKRLS at scale: fit time, peak memory, and marginal effects with SEs.
+
+    python benchmarks/gkrls_glm.py [--sizes 1e5 1e6]
+
+Design: logistic Three Hills, P(y = 1) = expit(2 sin(x1) cos(x2)), x ~ U(0, 2 pi)^2,
+``y ~ krls(x1, x2)`` with the default sketch, LAML (mgcv ``gam(method="REML")``).
+Each size runs in its own subprocess so peak RSS is that run's. The effects column
+times ``fc.marginal_effects(fit, ["x1", "x2"])`` (derivative AMEs with Bayesian SEs);
+the baseline column times one plain ``predict`` over the data, for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+
+def one_size(n: int, seed: int) -> dict:
+    import numpy as np
+    import pandas as pd
+    from scipy.special import expit
+
+    import flexcausal as fc
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(0, 2 * np.pi, (2, n))
+    p = expit(2 * np.sin(x1) * np.cos(x2))
+    df = pd.DataFrame({"x1": x1, "x2": x2, "y": rng.binomial(1, p).astype(float)})
+    start = time.perf_counter()
+    fit = fc.gam("y ~ krls(x1, x2)", df, family="binomial")
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    fit.predict(df, type="response")
+    predict_s = time.perf_counter() - start
+    start = time.perf_counter()
+    eff = fc.marginal_effects(fit, ["x1", "x2"])
+    effects_s = time.perf_counter() - start
+    truth_ame = np.mean(p * (1 - p) * 2 * np.cos(x1) * np.cos(x2))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rmse = float(np.sqrt(np.mean((fit.fitted_values_ - p) ** 2)))
+    return {"n": n, "fit_s": fit_s, "predict_s": predict_s, "effects_s": effects_s,
+            "peak_mib": peak, "m_kept": fit.terms[1].n_coef, "rmse_p": rmse,
+            "ame_x1": float(eff.estimate.iloc[0]), "se_x1": float(eff.std_error.iloc[0]),
+            "true_ame_x1": float(truth_ame), "n_iter": fit.n_iter_}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one, args.seed)))
+        return
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}")
+    print("# command: python benchmarks/gkrls_glm.py --sizes "
+          + " ".join(f"{s:g}" for s in args.sizes))
+    header = (f"{'N':>9} {'fit s':>8} {'peak MiB':>9} {'M kept':>7} {'Newton':>7} "
+              f"{'RMSE(p)':>8} {'AME x1':>8} {'SE':>7} {'true AME':>9} {'effects s':>10} "
+              f"{'predict s':>10} {'eff/pred':>9}")
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes:
+        out = subprocess.run([sys.executable, __file__, "--one", str(int(size)), "--seed",
+                              str(args.seed)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{r['n']:>9} {r['fit_s']:>8.2f} {r['peak_mib']:>9.0f} {r['m_kept']:>7} "
+              f"{r['n_iter']:>7} {r['rmse_p']:>8.4f} {r['ame_x1']:>8.4f} {r['se_x1']:>7.4f} "
+              f"{r['true_ame_x1']:>9.4f} {r['effects_s']:>10.2f} {r['predict_s']:>10.2f} "
+              f"{r['effects_s'] / r['predict_s']:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
