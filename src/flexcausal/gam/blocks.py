@@ -110,13 +110,16 @@ def linear_predictor(
 
 def build_design(
     terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int = DEFAULT_BLOCK_ROWS
-) -> np.ndarray:
-    """The full N x p model matrix, filled block by block (for iterative GLM fits)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The full N x p model matrix (for iterative GLM fits), filled block by block,
+    and each term's max absolute row sum ||X_term||_inf (mgcv penalty rescaling)."""
     n = encodings[0].shape[0]
-    X = np.empty((n, sum(t.n_coef for t in terms)))
+    bounds = np.cumsum([0] + [t.n_coef for t in terms])
+    X = np.empty((n, bounds[-1]))
 
-    def fill(rows: slice) -> None:
+    def fill(rows: slice) -> np.ndarray:
         X[rows] = design_block(terms, encodings, rows)
+        return np.array([np.abs(X[rows, a:b]).sum(axis=1).max() for a, b in pairwise(bounds)])
 
-    map_blocks(fill, n, block_rows)
-    return X
+    rowmax = np.max(map_blocks(fill, n, min(block_rows, 20_000)), axis=0)
+    return X, rowmax

@@ -159,9 +159,9 @@ class GAM:
 
     def _fit_glm(self, encodings, y, w, off, sp) -> None:
         """Other families: cached model matrix, penalized IRLS inside LAML (pirls.py)."""
-        X = build_design(self.terms, encodings, self.block_rows)
-        for term, sl in zip(self.terms, term_slices(self.terms).values(), strict=True):
-            term.finish(np.abs(X[:, sl]).sum(axis=1).max())
+        X, rowmax = build_design(self.terms, encodings, self.block_rows)
+        for term, m in zip(self.terms, rowmax, strict=True):
+            term.finish(m)
         blocks = self._penalty_blocks()
         problem = GLMProblem(X, y, w, off, self.family_, blocks)
         res = fit_laml(problem, sp=self._check_sp(sp, len(blocks)))

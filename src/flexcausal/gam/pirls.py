@@ -24,8 +24,8 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.linalg.blas import dsyrk
 from scipy.optimize import minimize_scalar
 
-from .families import Family
 from .blocks import CrossProducts
+from .families import Family
 from .fit import PenaltyBlock, fit_reml, initial_rho, total_penalty
 from .optimize import newton_minimize
 
