@@ -10,7 +10,8 @@ over counterfactual copies of the data, averaged over rows (contrasts.py):
   mean + sd vs mean - sd; ``predict``: the average prediction;
 - 0/1 numeric columns: 1 vs 0; booleans: True vs False; factors: each level vs the first.
 
-SE = sqrt(g' V g) with g = d estimate / d beta and V any ``model.vcov`` type.
+SE = sqrt(g' V g) with g = d estimate / d beta and V any ``model.vcov`` type; p-values
+and intervals use t with N - sum(edf) degrees of freedom (gKRLS).
 Interactions (Egami & Imai 2019): ACE moves both variables at once, AMIE = ACE - AME_1
 - AME_2, AIE = mu(a1, b1) - mu(a1, b0) - mu(a0, b1) + mu(a0, b0).
 """
@@ -172,14 +173,16 @@ class _EffectEngine:
                 **extra}
 
 
-def _finish(rows: list[dict]) -> pd.DataFrame:
+def _finish(rows: list[dict], df_resid: float) -> pd.DataFrame:
+    """Add z = estimate / SE, p-values and 95% intervals from t(N - sum edf), as gKRLS."""
     out = pd.DataFrame(rows)
     z = out["estimate"] / out["std_error"]
-    out.insert(out.columns.get_loc("std_error") + 1, "z", z)
-    out.insert(out.columns.get_loc("z") + 1, "p_value", 2 * stats.norm.sf(np.abs(z)))
-    crit = stats.norm.ppf(0.975)
-    out.insert(out.columns.get_loc("p_value") + 1, "ci_low", out["estimate"] - crit * out.std_error)
-    out.insert(out.columns.get_loc("ci_low") + 1, "ci_high", out["estimate"] + crit * out.std_error)
+    crit = stats.t.ppf(0.975, df_resid)
+    pos = out.columns.get_loc("std_error") + 1
+    out.insert(pos, "z", z)
+    out.insert(pos + 1, "p_value", 2 * stats.t.sf(np.abs(z), df_resid))
+    out.insert(pos + 2, "ci_low", out["estimate"] - crit * out.std_error)
+    out.insert(pos + 3, "ci_high", out["estimate"] + crit * out.std_error)
     return out
 
 
@@ -230,7 +233,7 @@ def marginal_effects(
                         "estimate": c.values, "std_error": se, **extra}))
     if individual:
         return pd.concat(individual_rows, ignore_index=True)
-    return _finish(rows)
+    return _finish(rows, model.n_obs_ - model.edf_total_)
 
 
 def interactions(
@@ -275,7 +278,7 @@ def interactions(
                     if "AIE" in qoi:
                         aie = engine.contrast(frame, [ma, mb], aie=True)
                         rows.append({**engine.row(label, type, aie, extra), "qoi": "AIE"})
-    out = _finish(rows)
+    out = _finish(rows, model.n_obs_ - model.edf_total_)
     return out[["qoi"] + [c for c in out.columns if c != "qoi"]]
 
 

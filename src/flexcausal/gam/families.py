@@ -128,7 +128,8 @@ class Family:
     """Gaussian: V(mu) = 1, unknown scale."""
 
     name = "gaussian"
-    links = ("identity", "log", "inverse")
+    links = ("identity", "log", "inverse")  # the first is the default link
+    canonical_link = "identity"
     scale_known = False
 
     def __init__(self, link: str | None = None):
@@ -141,7 +142,8 @@ class Family:
 
     @property
     def canonical(self) -> bool:
-        return self.link.name == self.links[0]
+        """Canonical link: Newton and Fisher weights coincide."""
+        return self.link.name == self.canonical_link
 
     def variance(self, mu):
         return np.ones_like(mu)
@@ -171,6 +173,7 @@ class Binomial(Family):
 
     name = "binomial"
     links = ("logit", "probit", "cloglog")
+    canonical_link = "logit"
     scale_known = True
 
     def variance(self, mu):
@@ -206,6 +209,7 @@ class Poisson(Family):
 
     name = "poisson"
     links = ("log", "identity")
+    canonical_link = "log"
     scale_known = True
 
     def variance(self, mu):
@@ -236,6 +240,7 @@ class Gamma(Family):
 
     name = "gamma"
     links = ("log", "inverse", "identity")
+    canonical_link = "inverse"
     scale_known = False
 
     def variance(self, mu):

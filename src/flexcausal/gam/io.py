@@ -48,8 +48,8 @@ def save_model(model, path) -> None:
         "terms": terms,
         "scalars": {
             k: getattr(model, k)
-            for k in ("scale_", "reml_", "n_obs_", "deviance_", "null_deviance_", "converged_",
-                      "n_iter_")
+            for k in ("scale_", "reml_scale_", "reml_", "n_obs_", "deviance_",
+                      "null_deviance_", "converged_", "n_iter_")
         },
     }
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)

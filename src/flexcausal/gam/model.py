@@ -152,6 +152,7 @@ class GAM:
                        log_weight_sum=float(np.sum(np.log(w[w > 0]))))
         beta = res.beta
         self.deviance_ = float(cp.yty - 2 * beta @ cp.Xty + beta @ cp.XtX @ beta)
+        self.reml_scale_ = float(res.scale)
         self._store(res.beta, res.rho, res.scale, res.reml, res.A_inv, cp.XtX, res.converged,
                     res.n_iter)
         self.null_deviance_ = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
@@ -167,6 +168,7 @@ class GAM:
         res = fit_laml(problem, sp=self._check_sp(sp, len(blocks)))
         self._store(res.beta, res.rho, res.scale, res.reml, res.H_inv, res.XtWX, res.converged,
                     res.n_iter)
+        self.reml_scale_ = res.reml_scale
         self.deviance_ = res.state.deviance
         mu0 = np.full_like(y, np.average(y, weights=w))
         self.null_deviance_ = float(np.sum(self.family_.dev_resids(y, mu0, w)))

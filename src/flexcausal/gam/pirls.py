@@ -256,12 +256,13 @@ class GLMFit:
     rho: np.ndarray
     scale: float
     reml: float
-    H_inv: np.ndarray  # (X'WX + S)^{-1}, W Newton weights at the optimum
+    H_inv: np.ndarray  # (X'WX + S)^{-1}, W Fisher weights at the optimum
     XtWX: np.ndarray
     W: np.ndarray
     state: PIRLSState
     n_iter: int
     converged: bool
+    reml_scale: float  # the scale that maximises LAML (mgcv ``reml.scale``)
 
 
 def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
@@ -280,5 +281,17 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         rho, value = res.rho, res.score
         st, phi, H_inv = res.payload
         n_iter, converged = res.n_iter, res.converged and st.converged
-    XtWX = st.gram
-    return GLMFit(st.beta, rho, phi, float(value), H_inv, XtWX, st.W, st, n_iter, converged)
+    # mgcv post-processing: Vp and edf use Fisher weights at the final mu (the same as
+    # Newton's for canonical links), and an estimated scale is reported as Pearson's.
+    W, _ = problem.working(st.eta, newton=False)
+    XtWX = st.gram if problem.family.canonical else weighted_gram(problem.X, W)
+    S = total_penalty(problem.blocks, rho, problem.p)
+    H_inv = cho_solve(cho_factor(XtWX + S, lower=True), np.eye(problem.p))
+    reml_scale = phi
+    if not problem.family.scale_known:
+        edf = float(np.sum(H_inv * XtWX))
+        mu = st.mu
+        pearson = problem.w * (problem.y - mu) ** 2 / problem.family.variance(mu)
+        phi = float(pearson.sum() / (np.sum(problem.w > 0) - edf))
+    return GLMFit(st.beta, rho, phi, float(value), H_inv, XtWX, W, st, n_iter, converged,
+                  reml_scale)

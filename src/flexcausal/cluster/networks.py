@@ -1,0 +1,83 @@
+"""Feed-forward networks f(theta, x) as equinox pytrees (paper eq. 17: f: Theta -> X -> R).
+
+``MLP(hidden=())`` is the linear model f(theta, x) = x'w + b, which the tests use for the
+closed forms; ``MLP(hidden=(64, 64))`` is the network of the speed benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "gelu": jax.nn.gelu,
+    "softplus": jax.nn.softplus,
+    "elu": jax.nn.elu,
+    "swish": jax.nn.swish,
+    "sigmoid": jax.nn.sigmoid,
+}
+
+
+class Dense(eqx.Module):
+    """x -> x W' + b on a batch of rows; ``weight`` (out, in), ``bias`` (out,)."""
+
+    weight: jax.Array
+    bias: jax.Array
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x @ self.weight.T + self.bias
+
+
+class MLP(eqx.Module):
+    """A scalar-output multilayer perceptron applied row-wise: ``model(X)`` (n, d) -> (n,).
+
+    Weights are initialised like ``torch.nn.Linear`` / ``eqx.nn.Linear``:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
+
+    Args:
+        in_features: d, the number of columns of X.
+        hidden: widths of the hidden layers; ``()`` gives the linear model.
+        activation: a name in ``ACTIVATIONS``.
+        key: a ``jax.random`` key (explicit randomness, no global state).
+    """
+
+    layers: tuple[Dense, ...]
+    activation: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        *,
+        key: jax.Array,
+        dtype=jnp.float32,
+    ):
+        sizes = [int(in_features), *[int(h) for h in hidden], 1]
+        keys = jax.random.split(key, len(sizes) - 1)
+        layers = []
+        for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
+            kw, kb = jax.random.split(k)
+            lim = 1.0 / jnp.sqrt(fan_in)
+            w = jax.random.uniform(kw, (fan_out, fan_in), dtype, -lim, lim)
+            b = jax.random.uniform(kb, (fan_out,), dtype, -lim, lim)
+            layers.append(Dense(w, b))
+        self.layers = tuple(layers)
+        self.activation = activation
+
+    def __call__(self, X: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h = X
+        for layer in self.layers[:-1]:
+            h = act(layer(h))
+        return self.layers[-1](h)[..., 0]
+
+
+def split_model(model: eqx.Module):
+    """(params, static): the trainable float arrays and the rest (``eqx.partition``)."""
+    return eqx.partition(model, eqx.is_inexact_array)
