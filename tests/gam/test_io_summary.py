@@ -118,3 +118,17 @@ def test_linear_model_matches_ols(data):
     np.testing.assert_allclose(model.coef_.to_numpy(), beta, rtol=1e-10)
     assert model.scale_ == pytest.approx(rss[0] / (len(data) - 4), rel=1e-10)
     assert model.edf_total_ == pytest.approx(4.0)
+
+
+def test_glm_round_trip_and_summary(data, tmp_path):
+    df = data.assign(yb=(data.y > data.y.median()).astype(float))
+    model = fc.gam("yb ~ x3 + krls(x1, x2)", df, family="binomial", link="probit")
+    path = tmp_path / "glm.fc"
+    model.save(path)
+    loaded = fc.load(path)
+    assert loaded.family_.link.name == "probit"
+    pd.testing.assert_frame_equal(loaded.predict(df, type="response", se=True),
+                                  model.predict(df, type="response", se=True), check_exact=True)
+    text = str(model.summary())
+    assert "Family: binomial" in text and "Link function: probit" in text
+    assert "z value" in model.summary().parametric.columns

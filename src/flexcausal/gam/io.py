@@ -48,7 +48,7 @@ def save_model(model, path) -> None:
         "terms": terms,
         "scalars": {
             k: getattr(model, k)
-            for k in ("scale_", "reml_scale_", "reml_", "n_obs_", "deviance_",
+            for k in ("scale_", "reml_scale_", "reml_", "n_obs_", "deviance_", "r2_adj_",
                       "null_deviance_", "converged_", "n_iter_")
         },
     }

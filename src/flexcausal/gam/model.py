@@ -157,6 +157,9 @@ class GAM:
                     res.n_iter)
         self.null_deviance_ = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
         self._fitted = None
+        # residual mean is 0 with an intercept, so var(resid) (n-1) = weighted RSS
+        self.r2_adj_ = 1.0 - (self.deviance_ / (cp.n - self.edf_total_)) / (
+            self.null_deviance_ / (cp.n - 1))
 
     def _fit_glm(self, encodings, y, w, off, sp) -> None:
         """Other families: cached model matrix, penalized IRLS inside LAML (pirls.py)."""
@@ -173,6 +176,7 @@ class GAM:
         mu0 = np.full_like(y, np.average(y, weights=w))
         self.null_deviance_ = float(np.sum(self.family_.dev_resids(y, mu0, w)))
         self._fitted = res.state.eta
+        self.r2_adj_ = _r2_adjusted(y, res.state.mu, w, self.edf_total_)
 
     def _penalty_blocks(self) -> list[PenaltyBlock]:
         slices = term_slices(self.terms)
@@ -294,6 +298,15 @@ class GAM:
         fitted = hasattr(self, "coef_")
         state = f"n={self.n_obs_}, edf={self.edf_total_:.2f}" if fitted else "unfitted"
         return f"GAM({self.formula!r}, family={self.family_!r}, {state})"
+
+
+def _r2_adjusted(y, mu, w, edf) -> float:
+    """mgcv summary.gam: 1 - var(sqrt(w)(y - mu)) (n - 1) / (var(sqrt(w)(y - ybar)) df_resid)."""
+    sw = np.sqrt(w)
+    n = np.sum(w > 0)
+    ybar = np.average(y, weights=w)
+    return float(1 - np.var(sw * (y - mu), ddof=1) * (n - 1)
+                 / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
 
 
 def _parametric_columns(rhs: str) -> set[str]:

@@ -17,6 +17,7 @@ from scipy import stats
 class GAMSummary:
     formula: str
     family: str
+    link: str
     parametric: pd.DataFrame
     smooth: pd.DataFrame
     n: int
@@ -28,7 +29,7 @@ class GAMSummary:
     def __str__(self) -> str:
         lines = [
             f"Family: {self.family}",
-            "Link function: identity",
+            f"Link function: {self.link}",
             "",
             "Formula:",
             self.formula,
@@ -54,14 +55,18 @@ def _format_table(df: pd.DataFrame) -> str:
 
 
 def parametric_table(model) -> pd.DataFrame:
+    """Estimates with Vp standard errors; t tests when the scale is estimated, else z."""
     cols = model.term_slices_[model.terms[0].label]
     est = model.coef_.iloc[cols]
     se = np.sqrt(np.diag(model.vcov("bayes").to_numpy())[cols])
-    df_resid = model.n_obs_ - model.edf_total_
-    t = est.to_numpy() / se
-    p = 2 * stats.t.sf(np.abs(t), df_resid)
+    stat = est.to_numpy() / se
+    if model.family_.scale_known:
+        names, p = ("z value", "Pr(>|z|)"), 2 * stats.norm.sf(np.abs(stat))
+    else:
+        df_resid = model.n_obs_ - model.edf_total_
+        names, p = ("t value", "Pr(>|t|)"), 2 * stats.t.sf(np.abs(stat), df_resid)
     return pd.DataFrame(
-        {"Estimate": est.to_numpy(), "Std. Error": se, "t value": t, "Pr(>|t|)": p},
+        {"Estimate": est.to_numpy(), "Std. Error": se, names[0]: stat, names[1]: p},
         index=est.index,
     )
 
@@ -80,17 +85,15 @@ def smooth_table(model) -> pd.DataFrame:
 
 def summarize(model) -> GAMSummary:
     n = model.n_obs_
-    df_resid = n - model.edf_total_
     dev_expl = 1.0 - model.deviance_ / model.null_deviance_
-    # mgcv: r.sq = 1 - var(residuals) (n - 1) / (var(y) residual.df); residual mean ~ 0
-    r2_adj = 1.0 - (model.deviance_ / df_resid) / (model.null_deviance_ / (n - 1))
     return GAMSummary(
         formula=model.formula,
-        family=model.family,
+        family=model.family_.name,
+        link=model.family_.link.name,
         parametric=parametric_table(model),
         smooth=smooth_table(model),
         n=n,
-        r2_adj=float(r2_adj),
+        r2_adj=float(model.r2_adj_),
         deviance_explained=float(dev_expl),
         reml=model.reml_,
         scale=model.scale_,
@@ -105,8 +108,8 @@ def tidy(model) -> pd.DataFrame:
             "type": "parametric",
             "estimate": par["Estimate"].to_numpy(),
             "std_error": par["Std. Error"].to_numpy(),
-            "statistic": par["t value"].to_numpy(),
-            "p_value": par["Pr(>|t|)"].to_numpy(),
+            "statistic": par.iloc[:, 2].to_numpy(),
+            "p_value": par.iloc[:, 3].to_numpy(),
             "edf": 1.0,
             "sp": np.nan,
         }
