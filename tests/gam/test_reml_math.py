@@ -177,3 +177,13 @@ def test_three_hills_recovers_the_truth():
     rmse = np.sqrt(np.mean((model.fitted_values_ - np.sin(x1) * np.cos(x2)) ** 2))
     assert rmse < 0.08
     assert model.scale_ == pytest.approx(0.25, rel=0.1)
+
+
+def test_streamed_design_gives_the_cached_answer(mixed_data):
+    df = mixed_data.assign(yb=(mixed_data.y > mixed_data.y.median()).astype(float))
+    formula = "yb ~ x3 + krls(x1, x2, size=40) + re(g)"
+    cached = fc.gam(formula, df, family="binomial")
+    streamed = fc.gam(formula, df, family="binomial", design_memory_gb=0, block_rows=64)
+    assert streamed.reml_ == pytest.approx(cached.reml_, rel=1e-10)
+    np.testing.assert_allclose(streamed.coef_, cached.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(streamed.vcov(), cached.vcov(), rtol=1e-6, atol=1e-10)

@@ -77,8 +77,8 @@ class GaussianREML:
         factor = cho_factor(A, lower=True)
         beta = cho_solve(factor, self.cp.Xty)
         D = self.cp.yty - beta @ self.cp.Xty
-        if D <= 0:  # exact interpolation: guard the log
-            D = np.finfo(float).tiny
+        # exact interpolation: keep D (and D^2 in the Hessian) away from 0 and underflow
+        D = max(D, np.finfo(float).eps * max(self.cp.yty, 1.0))
         logdet_A = 2.0 * np.log(np.diag(factor[0])).sum()
         return factor, beta, D, logdet_A
 

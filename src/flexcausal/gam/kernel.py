@@ -49,7 +49,11 @@ class Standardizer:
         vals, vecs = np.linalg.eigh(cov)
         keep = vals >= SQRT_EPS
         if not keep.any():
-            raise ValueError("krls(): the kernel columns are constant; nothing to smooth")
+            raise ValueError(
+                "krls(): every eigenvalue of the kernel columns' covariance is below "
+                "sqrt(eps) (R gKRLS's absolute rule): the columns are constant or on a tiny "
+                "scale; rescale them or use standardize='scaled'"
+            )
         vals, vecs = vals[keep][::-1], vecs[:, keep][:, ::-1]
         return cls(mean, vecs / np.sqrt(vals))
 

@@ -22,7 +22,8 @@ from .._checks import (
     numeric_column,
 )
 from . import summary as _summary
-from .blocks import DEFAULT_BLOCK_ROWS, accumulate, build_design, linear_predictor
+from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
+from .design import make_design
 from .families import make_family
 from .fit import PenaltyBlock, fit_reml
 from .formula import parse_formula
@@ -42,6 +43,7 @@ def gam(
     offset=None,
     link: str | None = None,
     block_rows: int = DEFAULT_BLOCK_ROWS,
+    design_memory_gb: float = 1.25,
 ) -> GAM:
     """Fit ``formula`` to ``data`` (a DataFrame) by REML, like ``mgcv::gam``.
 
@@ -82,7 +84,7 @@ class GAM:
     """A fitted generalized additive model with kernel, spline and random-effect terms."""
 
     def __init__(self, formula: str, family="gaussian", method="REML", link=None,
-                 block_rows=None):
+                 block_rows=None, design_memory_gb: float = 1.25):
         self.formula = formula
         self.family_ = make_family(family, link)
         self.family = self.family_.name
@@ -92,6 +94,9 @@ class GAM:
         if self.block_rows < 1:
             raise ValueError(f"block_rows must be >= 1, got {block_rows}")
         self.offset_columns: list[str] = []
+        if not (isinstance(design_memory_gb, (int, float)) and design_memory_gb >= 0):
+            raise ValueError(f"design_memory_gb must be >= 0, got {design_memory_gb!r}")
+        self.memory_budget = float(design_memory_gb) * 2**30
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data, sp=None, weights=None, offset=None, env=None) -> GAM:
@@ -163,7 +168,7 @@ class GAM:
 
     def _fit_glm(self, encodings, y, w, off, sp) -> None:
         """Other families: cached model matrix, penalized IRLS inside LAML (pirls.py)."""
-        X, rowmax = build_design(self.terms, encodings, self.block_rows)
+        X, rowmax = make_design(self.terms, encodings, self.block_rows, self.memory_budget)
         for term, m in zip(self.terms, rowmax, strict=True):
             term.finish(m)
         blocks = self._penalty_blocks()

@@ -21,41 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
-from scipy.linalg.blas import dsyrk
 from scipy.optimize import minimize_scalar
 
 from .blocks import CrossProducts
+from .design import Design
 from .families import Family
 from .fit import PenaltyBlock, fit_reml, initial_rho, total_penalty
 from .optimize import newton_minimize
-
-ROW_BLOCK = 50_000
-
-
-def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X' diag(W) X in row blocks; BLAS syrk when W >= 0 (W may be negative under Newton)."""
-    p = X.shape[1]
-    out = np.zeros((p, p))
-    positive = bool(np.all(W >= 0))
-    for s in range(0, X.shape[0], ROW_BLOCK):
-        Xb, Wb = X[s : s + ROW_BLOCK], W[s : s + ROW_BLOCK]
-        if positive:
-            out = dsyrk(1.0, np.sqrt(Wb)[:, None] * Xb, beta=1.0, c=out, trans=1, lower=0,
-                        overwrite_c=1)
-        else:
-            out += Xb.T @ (Wb[:, None] * Xb)
-    if positive:
-        out = np.triu(out) + np.triu(out, 1).T
-    return out
-
-
-def leverages(X: np.ndarray, H_inv: np.ndarray) -> np.ndarray:
-    """h_i = x_i' H^{-1} x_i in row blocks."""
-    out = np.empty(X.shape[0])
-    for s in range(0, X.shape[0], ROW_BLOCK):
-        Xb = X[s : s + ROW_BLOCK]
-        out[s : s + ROW_BLOCK] = np.einsum("ij,ij->i", Xb @ H_inv, Xb)
-    return out
 
 
 @dataclass
@@ -73,12 +45,13 @@ class PIRLSState:
 
 
 class GLMProblem:
-    """y, prior weights, offset and cached model matrix X for one family."""
+    """y, prior weights, offset and the model matrix (a ``design.Design``) for one family."""
 
-    def __init__(self, X, y, weights, offset, family: Family, blocks: list[PenaltyBlock]):
+    def __init__(self, X: Design, y, weights, offset, family: Family,
+                 blocks: list[PenaltyBlock]):
         self.X, self.y, self.w, self.offset = X, y, weights, offset
         self.family, self.blocks = family, blocks
-        self.p = X.shape[1]
+        self.p = X.p
         self.null_dim = self.p - sum(b.rank for b in blocks)
         self._log_pdet = sum(b.log_pdet for b in blocks)
         self._rank = np.array([b.rank for b in blocks], dtype=float)
@@ -123,28 +96,28 @@ class GLMProblem:
             beta = None
         else:
             beta = self._beta
-            eta = self.X @ beta + self.offset
+            eta = self.X.dot(beta) + self.offset
         mu = fam.link.inverse(eta)
         pdev = np.inf if beta is None else self.deviance(mu) + beta @ S @ beta
         converged = False
         for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
             W, z = self.working(eta)
-            gram = weighted_gram(self.X, W)
+            gram = self.X.gram(W)
             try:
                 factor = cho_factor(gram + S, lower=True)
                 newton = True
             except LinAlgError:  # indefinite Newton Hessian: Fisher step instead
                 W, z = self.working(eta, newton=False)
-                gram = weighted_gram(self.X, W)
+                gram = self.X.gram(W)
                 factor = cho_factor(gram + S, lower=True)
                 newton = False
-            new = cho_solve(factor, self.X.T @ (W * z))
+            new = cho_solve(factor, self.X.tdot(W * z))
             if beta is not None and newton:
                 if np.max(np.abs(new - beta)) < 1e-9 * (1.0 + np.max(np.abs(beta))):
                     converged = True
                     break
             for _ in range(40):  # step halving on the penalized deviance
-                eta_new = self.X @ new + self.offset
+                eta_new = self.X.dot(new) + self.offset
                 mu_new = fam.link.inverse(eta_new)
                 if fam.valid_mu(mu_new):
                     pdev_new = self.deviance(mu_new) + new @ S @ new
@@ -204,7 +177,7 @@ class GLMProblem:
         if not gradient:
             return value, None, st, phi, factor
         H_inv = cho_solve(factor, np.eye(self.p))
-        u = self.X.T @ (self.dW_deta(st.eta) * leverages(self.X, H_inv))
+        u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(H_inv))
         lam = np.exp(rho)
         grad = np.empty(len(self.blocks))
         for j, blk in enumerate(self.blocks):
@@ -240,8 +213,8 @@ class GLMProblem:
         for _ in range(max_iter):
             st = self.state_at(rho)
             W, z = self.working(st.eta, newton=False)
-            gram = st.gram if self.family.canonical else weighted_gram(self.X, W)
-            cp = CrossProducts(gram, self.X.T @ (W * z), float(np.sum(W * z * z)),
+            gram = st.gram if self.family.canonical else self.X.gram(W)
+            cp = CrossProducts(gram, self.X.tdot(W * z), float(np.sum(W * z * z)),
                                int(np.sum(self.w > 0)), np.zeros(0))
             new = fit_reml(cp, self.blocks, quiet=True).rho
             if np.max(np.abs(new - rho)) < 0.05:
@@ -275,7 +248,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         fam = problem.family
         eta0 = fam.link.link(fam.mu_start(problem.y, problem.w))
         W0, _ = problem.working(eta0, newton=False)  # mgcv initial.sp: weights at mustart
-        rho0 = initial_rho(weighted_gram(problem.X, W0), problem.blocks)
+        rho0 = initial_rho(problem.X.gram(W0), problem.blocks)
         rho0 = problem.pql_start(rho0)
         res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8, what="LAML")
         rho, value = res.rho, res.score
@@ -284,7 +257,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
     # mgcv post-processing: Vp and edf use Fisher weights at the final mu (the same as
     # Newton's for canonical links), and an estimated scale is reported as Pearson's.
     W, _ = problem.working(st.eta, newton=False)
-    XtWX = st.gram if problem.family.canonical else weighted_gram(problem.X, W)
+    XtWX = st.gram if problem.family.canonical else problem.X.gram(W)
     S = total_penalty(problem.blocks, rho, problem.p)
     H_inv = cho_solve(cho_factor(XtWX + S, lower=True), np.eye(problem.p))
     reml_scale = phi

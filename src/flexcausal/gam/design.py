@@ -1,0 +1,95 @@
+"""The model matrix as an operator: held in memory, or re-expanded block by block.
+
+Iterative fits (penalized IRLS) need X'WX, X b, X'v and the leverages x_i' A x_i many
+times. ``CachedDesign`` keeps X (fast; N x p floats). ``StreamedDesign`` recomputes
+row blocks from the terms' compact encodings on every pass (memory O(block x p)),
+used when X would not fit the memory budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.linalg.blas import dsyrk
+
+from .blocks import build_design, design_block, map_blocks
+
+ROW_BLOCK = 50_000
+DEFAULT_MEMORY_BUDGET = 1.25 * 2**30  # bytes for a cached model matrix
+
+
+def _gram_block(Xb: np.ndarray, Wb: np.ndarray, positive: bool) -> np.ndarray:
+    if positive:  # BLAS syrk on sqrt(W) X: half the flops of a general product
+        return dsyrk(1.0, np.sqrt(Wb)[:, None] * Xb, trans=1, lower=0)
+    return Xb.T @ (Wb[:, None] * Xb)
+
+
+class Design:
+    """Operations on X by row blocks; subclasses say how a block is obtained."""
+
+    n: int
+    p: int
+
+    def _map(self, func: Callable[[np.ndarray, slice], object]) -> list:
+        raise NotImplementedError
+
+    def gram(self, W: np.ndarray) -> np.ndarray:
+        """X' diag(W) X (W may be negative under full Newton)."""
+        positive = bool(np.all(W >= 0))
+        out = sum(self._map(lambda Xb, rows: _gram_block(Xb, W[rows], positive)))
+        return np.triu(out) + np.triu(out, 1).T if positive else out
+
+    def dot(self, beta: np.ndarray) -> np.ndarray:
+        return np.concatenate(self._map(lambda Xb, rows: Xb @ beta))
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        return sum(self._map(lambda Xb, rows: Xb.T @ v[rows]))
+
+    def leverages(self, A: np.ndarray) -> np.ndarray:
+        """h_i = x_i' A x_i."""
+        return np.concatenate(
+            self._map(lambda Xb, rows: np.einsum("ij,ij->i", Xb @ A, Xb))
+        )
+
+
+class CachedDesign(Design):
+    def __init__(self, X: np.ndarray):
+        self.X = X
+        self.n, self.p = X.shape
+
+    def _map(self, func):
+        return [func(self.X[s : s + ROW_BLOCK], slice(s, min(s + ROW_BLOCK, self.n)))
+                for s in range(0, self.n, ROW_BLOCK)]
+
+
+class StreamedDesign(Design):
+    def __init__(self, terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int):
+        self.terms, self.encodings, self.block_rows = terms, encodings, block_rows
+        self.n = encodings[0].shape[0]
+        self.p = sum(t.n_coef for t in terms)
+
+    def _map(self, func):
+        return map_blocks(
+            lambda rows: func(design_block(self.terms, self.encodings, rows), rows),
+            self.n, self.block_rows,
+        )
+
+
+def make_design(terms, encodings, block_rows: int, memory_budget: float | None = None):
+    """Cached if N x p float64 fits ``memory_budget`` bytes, else streamed.
+
+    Returns the design and each term's max absolute row sum (penalty rescaling).
+    """
+    n = encodings[0].shape[0]
+    p = sum(t.n_coef for t in terms)
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
+    if 8.0 * n * p <= budget:
+        X, rowmax = build_design(terms, encodings, block_rows)
+        return CachedDesign(X), rowmax
+    streamed = StreamedDesign(terms, encodings, block_rows)
+    bounds = np.cumsum([0] + [t.n_coef for t in terms])
+    parts = streamed._map(lambda Xb, rows: [np.abs(Xb[:, a:b]).sum(axis=1).max()
+                                            for a, b in zip(bounds[:-1], bounds[1:],
+                                                            strict=True)])
+    return streamed, np.max(np.asarray(parts), axis=0)
