@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/flexcausal demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/gkrls_scaling.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)
 
 clean:
 	rm -rf $(VENV) flexcausal-demo .pytest_cache
