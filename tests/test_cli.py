@@ -14,6 +14,7 @@ DEMO_FIGURES = [
     "three_hills_surface.png",
     "three_hills_slice_x1.png",
     "hierarchical_fit_vs_truth.png",
+    "effects_x1.png",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
