@@ -28,7 +28,7 @@ from .families import make_family
 from .fit import PenaltyBlock, fit_reml
 from .formula import parse_formula
 from .pirls import GLMProblem, fit_laml
-from .terms import Term, term_slices
+from .terms import Term, formula_variables, term_slices
 
 METHODS = ("REML",)
 
@@ -105,7 +105,7 @@ class GAM:
         self.response = parsed.response
         self.offset_columns = parsed.offsets
         terms = parsed.terms
-        used = {parsed.response, *parsed.offsets} | _parametric_columns(parsed.parametric)
+        used = {parsed.response, *parsed.offsets} | set(formula_variables(parsed.parametric))
         for term in terms[1:]:
             used.update(term.columns)
         check_columns_present(data, sorted(used))
@@ -312,12 +312,3 @@ def _r2_adjusted(y, mu, w, edf) -> float:
     ybar = np.average(y, weights=w)
     return float(1 - np.var(sw * (y - mu), ddof=1) * (n - 1)
                  / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
-
-
-def _parametric_columns(rhs: str) -> set[str]:
-    from formulaic import Formula
-
-    try:
-        return {v for v in Formula(rhs).required_variables if isinstance(v, str)}
-    except Exception as exc:  # formulaic parse errors -> our message
-        raise ValueError(f"cannot parse the parametric part {rhs!r} of the formula: {exc}") from exc

@@ -107,7 +107,7 @@ class ParametricTerms(Term):
         """Rebuild the formulaic spec from a synthetic frame carrying the saved levels."""
 
         term = cls(state["rhs"])
-        variables = _formula_variables(state["rhs"])
+        variables = formula_variables(state["rhs"])
         n = max([len(v) for v in state["levels"].values()] + [2])
         frame = {}
         for var in variables:
@@ -125,10 +125,14 @@ class ParametricTerms(Term):
         return term
 
 
-def _formula_variables(rhs: str) -> list[str]:
+def formula_variables(rhs: str) -> list[str]:
+    """Data columns a formulaic right-hand side needs; ValueError if it does not parse."""
     from formulaic import Formula
 
-    return sorted(v for v in Formula(rhs).required_variables if isinstance(v, str))
+    try:
+        return sorted(v for v in Formula(rhs).required_variables if isinstance(v, str))
+    except Exception as exc:  # formulaic parse errors -> our message
+        raise ValueError(f"cannot parse the parametric part {rhs!r} of the formula: {exc}") from exc
 
 
 class KRLSTerm(Term):
