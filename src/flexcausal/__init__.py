@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from . import datasets  # noqa: E402
+from . import datasets, iv  # noqa: E402
 from .gam.effects import interactions, marginal_effects  # noqa: E402
 from .gam.io import load  # noqa: E402
 from .gam.model import GAM, gam  # noqa: E402
@@ -15,6 +15,7 @@ __all__ = [
     "datasets",
     "gam",
     "interactions",
+    "iv",
     "load",
     "marginal_effects",
     "plot_effects",

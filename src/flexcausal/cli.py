@@ -146,10 +146,20 @@ def _demo_effects(ctx: DemoContext) -> None:
     ctx.save(fc.plot_effects(fit, "x1", n_points=15), "effects_x1.png")
 
 
+def _demo_npiv(ctx: DemoContext) -> None:
+    """Nonparametric IV on the demand design (F2BMLD, KIV, sieve and linear 2SLS)."""
+    from .iv.demo import demo_npiv
+
+    ctx.heading("NPIV: demand design (Hartford et al. 2017)")
+    demo_npiv(ctx.out, echo=ctx.echo)
+    ctx.figures.append(ctx.out / "npiv_demand_slice.png")
+
+
 # Register new sections here (RFP, NPIV, ...); they run in this order.
 DEMO_SECTIONS: dict[str, DemoSection] = {
     "gkrls": DemoSection("gKRLS: kernels, random effects and REML", _demo_gkrls),
     "effects": DemoSection("gKRLS: GLMs, robust SEs and marginal effects", _demo_effects),
+    "npiv": DemoSection("NPIV: F2BMLD, KIV, sieve and linear 2SLS", _demo_npiv),
 }
 
 

@@ -5,6 +5,19 @@
 >>> df = fc.datasets.hierarchical(1000)         # y, x1, x2, x3, g, truth
 """
 
+from .card import CARD_COVARIATES, CARD_REGION_DUMMIES, card
+from .demand import demand, demand_psi, demand_structural, demand_test_grid
 from .simulations import hierarchical, three_hills, three_hills_truth
 
-__all__ = ["hierarchical", "three_hills", "three_hills_truth"]
+__all__ = [
+    "CARD_COVARIATES",
+    "CARD_REGION_DUMMIES",
+    "card",
+    "demand",
+    "demand_psi",
+    "demand_structural",
+    "demand_test_grid",
+    "hierarchical",
+    "three_hills",
+    "three_hills_truth",
+]

@@ -1,0 +1,23 @@
+"""Nonparametric instrumental-variable regression: E[Y | Z] = E[h(X) | Z].
+
+Estimators share ``fit(treatment=X, instrument=Z, outcome=Y, covariates=W)`` and
+``predict(X_new, covariates=W_new) -> h``: ``F2BMLD`` (bilevel mean-field Langevin),
+``DFIV`` (deep feature IV), ``KIV`` (kernel IV), ``Sieve2SLS`` and ``Linear2SLS``.
+"""
+
+from ._base import WeakInstrumentWarning, first_stage_f
+from .dfiv import DFIV
+from .f2bmld import F2BMLD
+from .kiv import KIV
+from .linear import Linear2SLS
+from .sieve import Sieve2SLS
+
+__all__ = [
+    "DFIV",
+    "F2BMLD",
+    "KIV",
+    "Linear2SLS",
+    "Sieve2SLS",
+    "WeakInstrumentWarning",
+    "first_stage_f",
+]
