@@ -24,6 +24,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/gkrls_scaling.py
+	$(PY) benchmarks/gkrls_glm.py --sizes 1e5
+	$(PY) benchmarks/rfp_speed.py
+	$(PY) benchmarks/npiv_demand.py --n 1000 --rho 0.5 --seeds 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)

@@ -10,10 +10,13 @@ from .gam.sklearn import KRLSRegressor  # noqa: E402
 from .plotting import plot_effects  # noqa: E402
 
 __all__ = [
+    "ClusterClassifier",
+    "ClusterRegressor",
     "GAM",
     "KRLSRegressor",
     "datasets",
     "gam",
+    "cluster",
     "interactions",
     "iv",
     "load",
@@ -23,10 +26,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """Import the JAX-based subpackages (``iv``, ``cluster``) only when first used."""
-    if name in ("iv", "cluster"):
-        import importlib
+_LAZY = {"ClusterRegressor": "cluster", "ClusterClassifier": "cluster"}
 
+
+def __getattr__(name: str):
+    """Import the JAX-based parts (``iv``, ``cluster``, RFP estimators) on first use."""
+    import importlib
+
+    if name in ("iv", "cluster"):
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'flexcausal' has no attribute {name!r}")

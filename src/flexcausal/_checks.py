@@ -101,3 +101,70 @@ def check_seed(seed) -> np.random.Generator:
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be an int, None or numpy Generator, got {type(seed).__name__}")
+
+
+def check_target_1d(y, n_rows: int, argname: str = "y") -> np.ndarray:
+    """A finite numeric 1-D float64 array with ``n_rows`` entries ((n, 1) is flattened)."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {arr.shape}")
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{argname} must be numeric, got dtype {arr.dtype}")
+    if len(arr) != n_rows:
+        raise ValueError(f"{argname} has {len(arr)} entries but X has {n_rows} rows")
+    arr = arr.astype(np.float64, copy=False)
+    n_bad = int((~np.isfinite(arr)).sum())
+    if n_bad:
+        raise ValueError(f"{argname} contains {n_bad} NaN or infinite values")
+    return arr
+
+
+def check_groups(groups, n_rows: int, min_groups: int = 2, argname: str = "groups") -> np.ndarray:
+    """Cluster labels: present, 1-D, one per row, no missing values, >= ``min_groups`` levels."""
+    if groups is None:
+        raise ValueError(
+            f"{argname} is required: pass the cluster label of each row, e.g. fit(X, y, groups=g)"
+        )
+    arr = np.asarray(groups)
+    if arr.ndim != 1:
+        raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {arr.shape}")
+    if len(arr) != n_rows:
+        raise ValueError(f"{argname} has {len(arr)} entries but X has {n_rows} rows")
+    n_missing = int(pd.isna(pd.Series(arr)).sum())
+    if n_missing:
+        raise ValueError(f"{argname} has {n_missing} missing (NaN/None) labels")
+    n_levels = len(pd.unique(pd.Series(arr)))
+    if n_levels < min_groups:
+        raise ValueError(
+            f"{argname} has {n_levels} distinct cluster(s); need at least {min_groups}"
+        )
+    return arr
+
+
+def check_unit_interval(value, argname: str) -> float:
+    """A real number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{argname} must be a number in [0, 1], got {type(value).__name__}")
+    if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{argname} must be in [0, 1], got {value}")
+    return float(value)
+
+
+def check_int(value, argname: str, minimum: int = 0) -> int:
+    """An integer >= ``minimum`` (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{argname} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{argname} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive(value, argname: str) -> float:
+    """A finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{argname} must be a positive number, got {type(value).__name__}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{argname} must be a finite number > 0, got {value}")
+    return float(value)

@@ -146,6 +146,14 @@ def _demo_effects(ctx: DemoContext) -> None:
     ctx.save(fc.plot_effects(fit, "x1", n_points=15), "effects_x1.png")
 
 
+def _demo_rfp(ctx: DemoContext) -> None:
+    """RFP: ERM vs RFP vs local linear on new clusters."""
+    from .cluster.demo import demo_rfp
+
+    ctx.heading("RFP: regularized bilevel training on clustered data")
+    ctx.figures.append(demo_rfp(ctx.out, seed=ctx.seed, echo=ctx.echo))
+
+
 def _demo_npiv(ctx: DemoContext) -> None:
     """Nonparametric IV on the demand design (F2BMLD, KIV, sieve and linear 2SLS)."""
     from .iv.demo import demo_npiv
@@ -159,6 +167,7 @@ def _demo_npiv(ctx: DemoContext) -> None:
 DEMO_SECTIONS: dict[str, DemoSection] = {
     "gkrls": DemoSection("gKRLS: kernels, random effects and REML", _demo_gkrls),
     "effects": DemoSection("gKRLS: GLMs, robust SEs and marginal effects", _demo_effects),
+    "rfp": DemoSection("RFP: bilevel training on clustered data", _demo_rfp),
     "npiv": DemoSection("NPIV: F2BMLD, KIV, sieve and linear 2SLS", _demo_npiv),
 }
 

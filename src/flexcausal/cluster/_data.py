@@ -84,15 +84,3 @@ def pad_clusters(
     mp[cl, within] = 1.0
     return PaddedClusters(Xp, yp, mp, labels.astype(object))
 
-
-def minibatch_index(perm: np.ndarray, batch_clusters: int, empty_index: int) -> np.ndarray:
-    """Split a permutation of clusters into rows of ``batch_clusters``; fill with ``empty_index``.
-
-    Returns an int array (n_batches, batch_clusters); the filler points at an all-padding
-    cluster, which contributes nothing to the loss or to the row count.
-    """
-    n = len(perm)
-    n_batches = -(-n // batch_clusters)
-    out = np.full(n_batches * batch_clusters, empty_index, dtype=np.int32)
-    out[:n] = perm
-    return out.reshape(n_batches, batch_clusters)

@@ -81,3 +81,10 @@ class MLP(eqx.Module):
 def split_model(model: eqx.Module):
     """(params, static): the trainable float arrays and the rest (``eqx.partition``)."""
     return eqx.partition(model, eqx.is_inexact_array)
+
+
+@eqx.filter_jit
+def init_mlp(key: jax.Array, in_features: int, hidden: tuple[int, ...], activation: str) -> MLP:
+    """``MLP(...)`` built inside one jitted call (eager initialisation compiles every random
+    op separately, which costs seconds on the first fit)."""
+    return MLP(in_features, hidden, activation, key=key)

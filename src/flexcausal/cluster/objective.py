@@ -125,7 +125,7 @@ def loop_value_and_grad(params, static, clusters, cfg: RFPConfig, grad_one=None)
     speed benchmark and an independent check of padding and vmap in the tests.
     """
     if grad_one is None:
-        grad_one = jax.jit(jax.value_and_grad(cluster_sum), static_argnums=(1, 5))
+        grad_one = _cluster_value_and_grad
     total, grads, n = 0.0, None, 0
     for Xc, yc in clusters:
         mask = jnp.ones(len(yc), dtype=jnp.asarray(Xc).dtype)
@@ -135,3 +135,6 @@ def loop_value_and_grad(params, static, clusters, cfg: RFPConfig, grad_one=None)
         n += len(yc)
     scale = 1.0 / max(n, 1)
     return total * scale, jax.tree_util.tree_map(lambda g: g * scale, grads)
+
+
+_cluster_value_and_grad = eqx.filter_jit(jax.value_and_grad(cluster_sum))

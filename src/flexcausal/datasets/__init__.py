@@ -7,6 +7,7 @@
 
 from .card import CARD_COVARIATES, CARD_REGION_DUMMIES, card
 from .demand import demand, demand_psi, demand_structural, demand_test_grid
+from .rfp import rfp_clusters, rfp_gaussian_clusters, rfp_tragic_triad, rfp_truth
 from .simulations import hierarchical, three_hills, three_hills_truth
 
 __all__ = [
@@ -18,6 +19,10 @@ __all__ = [
     "demand_structural",
     "demand_test_grid",
     "hierarchical",
+    "rfp_clusters",
+    "rfp_gaussian_clusters",
+    "rfp_tragic_triad",
+    "rfp_truth",
     "three_hills",
     "three_hills_truth",
 ]

@@ -1,0 +1,318 @@
+"""scikit-learn style RFP estimators: ``ClusterRegressor`` and ``ClusterClassifier``.
+
+Regularizing the Forward Pass (Power & Ghosh 2025, Sec. 4.3): train f(theta, .) on
+clustered data by minimising
+
+    R_k(theta) = (1/N) sum_i [ a L_i(theta) + (1 - a) L_i(theta_c^k(theta)) ]      (eq. 18)
+
+where theta_c^k is k gradient steps of size ``inner_lr`` on the own cluster's mean loss
+(eq. 20).  ``pooled_weight`` a = 1 is pooled ERM, a = 0 is MAML.  ``predict`` uses the
+pooled theta; ``adapt(X_c, y_c)`` returns a copy whose parameters took the k inner steps
+on a new cluster's rows.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from .. import _checks
+from ._data import pad_clusters
+from ._train import OPTIMIZERS, train
+from .networks import ACTIVATIONS, MLP, init_mlp, split_model
+from .objective import RFPConfig, adapt_params
+
+__all__ = ["ClusterClassifier", "ClusterRegressor"]
+
+
+class _ClusterBase(BaseEstimator):
+    """Shared fit / adapt machinery.  Arguments (all stored unchanged by ``__init__``):
+
+    hidden: widths of the hidden layers (``()`` = linear model).
+    activation: one of ``ACTIVATIONS`` ("relu", "tanh", "gelu", ...).
+    pooled_weight: a in [0, 1] of eq. 18 (1 = pooled ERM, 0 = MAML).
+    inner_steps: k >= 0 inner gradient steps per cluster (eq. 20).
+    inner_lr: eta > 0, the inner step size (eq. 20).
+    first_order: if True, drop the second-order term (first-order MAML gradients).
+    optimizer: "adam", "adamw", "sgd", "rmsprop", or an ``optax.GradientTransformation``.
+    learning_rate: outer step size (ignored when ``optimizer`` is an optax object).
+    epochs: maximum passes over the training clusters.
+    batch_clusters: clusters per outer step (minibatch of clusters).
+    early_stopping: hold out ``validation_fraction`` of the *clusters* (never rows) and keep
+        the epoch with the least held-out R_k; stop after ``patience`` epochs without an
+        improvement larger than ``tol``.
+    standardize: centre/scale the columns of X (and y for the regressor) before training;
+        ``predict`` undoes it.  The inner steps act on the standardized scale.
+    seed: integer seed; the same seed gives the same numbers.
+    """
+
+    _loss = "squared"
+
+    def __init__(
+        self,
+        hidden=(64, 64),
+        activation="relu",
+        pooled_weight=0.5,
+        inner_steps=1,
+        inner_lr=0.1,
+        first_order=False,
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=200,
+        batch_clusters=32,
+        early_stopping=False,
+        validation_fraction=0.2,
+        patience=20,
+        tol=1e-5,
+        standardize=True,
+        seed=0,
+        verbose=False,
+    ):
+        self.hidden = hidden
+        self.activation = activation
+        self.pooled_weight = pooled_weight
+        self.inner_steps = inner_steps
+        self.inner_lr = inner_lr
+        self.first_order = first_order
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_clusters = batch_clusters
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.tol = tol
+        self.standardize = standardize
+        self.seed = seed
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _config(self) -> RFPConfig:
+        a = _checks.check_unit_interval(self.pooled_weight, "pooled_weight")
+        k = _checks.check_int(self.inner_steps, "inner_steps", minimum=0)
+        lr = _checks.check_positive(self.inner_lr, "inner_lr")
+        return RFPConfig(a, k, lr, self._loss, bool(self.first_order))
+
+    def _check_params(self) -> None:
+        hidden = self.hidden
+        if isinstance(hidden, (int, np.integer)):
+            hidden = (hidden,)
+        if not all(isinstance(h, (int, np.integer)) and h > 0 for h in hidden):
+            raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
+        self._hidden = tuple(int(h) for h in hidden)
+        _checks.check_choice(self.activation, list(ACTIVATIONS), "activation")
+        if not isinstance(self.optimizer, optax.GradientTransformation):
+            _checks.check_choice(self.optimizer, list(OPTIMIZERS), "optimizer")
+        _checks.check_positive(self.learning_rate, "learning_rate")
+        _checks.check_int(self.epochs, "epochs", minimum=1)
+        _checks.check_int(self.batch_clusters, "batch_clusters", minimum=1)
+        _checks.check_int(self.patience, "patience", minimum=1)
+        if self.early_stopping:
+            f = self.validation_fraction
+            if not (isinstance(f, (float, int)) and 0.0 < f < 1.0):
+                raise ValueError(f"validation_fraction must be in (0, 1), got {f!r}")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
+            raise TypeError(f"seed must be an integer, got {self.seed!r}")
+
+    def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
+        """The outcome as float64 on the scale the loss sees (0/1 for the classifier)."""
+        return _checks.check_target_1d(y, n_rows, argname)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, groups=None):
+        """Fit on rows ``X`` (n, d), outcomes ``y`` (n,), cluster labels ``groups`` (n,)."""
+        cfg = self._config()
+        self._check_params()
+        X = _checks.check_array_2d(X, "X")
+        y = self._check_y(y, X.shape[0], "y", fitting=True)
+        groups = _checks.check_groups(groups, X.shape[0], min_groups=2)
+
+        self.n_features_in_ = X.shape[1]
+        if self.standardize:
+            self.x_mean_ = X.mean(axis=0)
+            sd = X.std(axis=0)
+            self.x_scale_ = np.where(sd > 0, sd, 1.0)
+        else:
+            self.x_mean_, self.x_scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self._set_y_scale(y)
+        Xs = (X - self.x_mean_) / self.x_scale_
+        ys = (y - self.y_mean_) / self.y_scale_
+
+        data = pad_clusters(Xs, ys, groups)
+        C = data.n_clusters
+        self.n_clusters_ = C
+        rng = np.random.default_rng(self.seed)
+        val = None
+        if self.early_stopping:
+            n_val = int(round(self.validation_fraction * C))
+            if n_val < 1 or C - n_val < 2:
+                raise ValueError(
+                    f"early_stopping holds out validation_fraction={self.validation_fraction}"
+                    f" of the {C} clusters ({n_val}); need >= 1 held-out and >= 2 training"
+                    " clusters: pass more clusters or set early_stopping=False"
+                )
+            perm = rng.permutation(C)
+            val, data = data.take(np.sort(perm[:n_val])), data.take(np.sort(perm[n_val:]))
+        self.train_groups_ = data.labels
+        self.validation_groups_ = None if val is None else val.labels
+
+        key_init, key_train = jax.random.split(jax.random.PRNGKey(int(self.seed)))
+        model = init_mlp(key_init, X.shape[1], self._hidden, self.activation.lower())
+        params, static = split_model(model)
+        opt = self.optimizer if not isinstance(self.optimizer, str) else self.optimizer.lower()
+        res = train(
+            params,
+            static,
+            cfg,
+            data,
+            val,
+            optimizer=opt,
+            learning_rate=float(self.learning_rate),
+            epochs=int(self.epochs),
+            batch_clusters=int(self.batch_clusters),
+            patience=int(self.patience),
+            tol=float(self.tol),
+            key=key_train,
+            verbose=bool(self.verbose),
+        )
+        self.params_, self._static = res.params, static
+        self.config_ = cfg
+        self.loss_curve_ = np.asarray(res.loss_curve)
+        self.validation_loss_curve_ = np.asarray(res.validation_curve)
+        self.best_epoch_ = res.best_epoch
+        self.n_epochs_ = res.n_epochs
+        return self
+
+    def _set_y_scale(self, y: np.ndarray) -> None:
+        self.y_mean_, self.y_scale_ = 0.0, 1.0
+
+    # ------------------------------------------------------------------ predict / adapt
+    @property
+    def model_(self) -> MLP:
+        """The fitted network f(theta, .) (an equinox module, on the standardized scale)."""
+        self._check_fitted()
+        return eqx.combine(self.params_, self._static)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def _transform(self, X) -> jnp.ndarray:
+        self._check_fitted()
+        X = _checks.check_array_2d(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} columns but the model was fitted on {self.n_features_in_}"
+            )
+        return jnp.asarray((X - self.x_mean_) / self.x_scale_, dtype=jnp.float32)
+
+    def _raw(self, X) -> np.ndarray:
+        """f(theta, x) on the standardized scale (the network output)."""
+        Xs = self._transform(X)
+        return np.asarray(_forward(self.params_, self._static, Xs), np.float64)
+
+    def adapt(self, X_c, y_c, steps=None):
+        """A copy adapted to one new cluster: ``steps`` (default k) inner steps (eq. 20).
+
+        ``X_c`` (n_c, d) and ``y_c`` (n_c,) are that cluster's rows; the returned estimator's
+        ``predict`` uses theta_c^k.  With k = 0 the copy predicts like the pooled model.
+        """
+        Xc = self._transform(X_c)
+        yc = self._check_y(y_c, Xc.shape[0], "y_c", fitting=False)
+        yc = (yc - self.y_mean_) / self.y_scale_
+        steps = self.config_.inner_steps if steps is None else _checks.check_int(steps, "steps")
+        mask = jnp.ones(Xc.shape[0], jnp.float32)
+        params = _adapt(
+            self.params_, self._static, Xc, jnp.asarray(yc, jnp.float32), mask, self.config_, steps
+        )
+        out = copy.copy(self)
+        out.params_ = params
+        out.adapted_steps_ = steps
+        return out
+
+
+@eqx.filter_jit
+def _forward(params, static, X):
+    """f(theta, X) for a fitted (params, static) split."""
+    return eqx.combine(params, static)(X)
+
+
+@eqx.filter_jit
+def _adapt(params, static, X, y, mask, cfg, steps):
+    """theta_c^steps on one cluster (eq. 20)."""
+    return adapt_params(params, static, X, y, mask, cfg, steps)
+
+
+class ClusterRegressor(RegressorMixin, _ClusterBase):
+    """RFP regression with the squared loss (eq. 19).  See ``_ClusterBase`` for arguments.
+
+    >>> m = ClusterRegressor(hidden=(64, 64), pooled_weight=0.5, inner_steps=1).fit(X, y,
+    ...     groups=g)                                                  # doctest: +SKIP
+    >>> m.predict(X_new); m.adapt(X_c, y_c).predict(X_c_new)           # doctest: +SKIP
+    """
+
+    _loss = "squared"
+
+    def _set_y_scale(self, y: np.ndarray) -> None:
+        if self.standardize:
+            sd = float(y.std())
+            self.y_mean_, self.y_scale_ = float(y.mean()), (sd if sd > 0 else 1.0)
+        else:
+            self.y_mean_, self.y_scale_ = 0.0, 1.0
+
+    def predict(self, X) -> np.ndarray:
+        """Pooled forward pass f(theta, x), on the scale of y."""
+        return self._raw(X) * self.y_scale_ + self.y_mean_
+
+
+class ClusterClassifier(ClassifierMixin, _ClusterBase):
+    """RFP binary classification with the logistic loss.  See ``_ClusterBase`` for arguments.
+
+    ``classes_`` holds the two labels; the network output is the logit of P(y = classes_[1]).
+    """
+
+    _loss = "logistic"
+
+    def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
+        arr = np.asarray(y)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {arr.shape}")
+        if len(arr) != n_rows:
+            raise ValueError(f"{argname} has {len(arr)} entries but X has {n_rows} rows")
+        n_missing = int(pd.isna(pd.Series(arr)).sum())
+        if n_missing:
+            raise ValueError(f"{argname} contains {n_missing} NaN/missing labels")
+        if fitting:
+            classes = np.unique(arr)
+            if len(classes) != 2:
+                raise ValueError(
+                    f"ClusterClassifier needs binary labels (exactly 2 classes); {argname} has "
+                    f"{len(classes)}: {classes[:10].tolist()}"
+                )
+            self.classes_ = classes
+        elif not np.all(np.isin(arr, self.classes_)):
+            raise ValueError(
+                f"{argname} has labels outside the fitted classes {self.classes_.tolist()}"
+            )
+        return (arr == self.classes_[1]).astype(np.float64)
+
+    def decision_function(self, X) -> np.ndarray:
+        """The logit f(theta, x) of P(y = classes_[1] | x)."""
+        return self._raw(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, 2) probabilities of ``classes_[0]`` and ``classes_[1]``."""
+        p1 = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
