@@ -121,13 +121,11 @@ def check_target_1d(y, n_rows: int, argname: str = "y") -> np.ndarray:
     return arr
 
 
-def check_groups(groups, n_rows: int, min_groups: int = 2, argname: str = "groups") -> np.ndarray:
-    """Cluster labels: present, 1-D, one per row, no missing values, >= ``min_groups`` levels."""
-    if groups is None:
-        raise ValueError(
-            f"{argname} is required: pass the cluster label of each row, e.g. fit(X, y, groups=g)"
-        )
-    arr = np.asarray(groups)
+def check_labels(values, n_rows: int, argname: str) -> np.ndarray:
+    """Per-row labels: 1-D (a single column is flattened), one per row, none missing."""
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {arr.shape}")
     if len(arr) != n_rows:
@@ -135,6 +133,18 @@ def check_groups(groups, n_rows: int, min_groups: int = 2, argname: str = "group
     n_missing = int(pd.isna(pd.Series(arr)).sum())
     if n_missing:
         raise ValueError(f"{argname} has {n_missing} missing (NaN/None) labels")
+    return arr
+
+
+def check_groups(groups, n_rows: int, min_groups: int = 2, argname: str = "groups") -> np.ndarray:
+    """Cluster labels: present, 1-D, one per row, no missing values, >= ``min_groups`` levels."""
+    if groups is None:
+        raise ValueError(
+            f"{argname} is required: pass the cluster label of each row, e.g. fit(X, y, groups=g)"
+        )
+    if np.ndim(groups) != 1:
+        raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {np.shape(groups)}")
+    arr = check_labels(groups, n_rows, argname)
     n_levels = len(pd.unique(pd.Series(arr)))
     if n_levels < min_groups:
         raise ValueError(

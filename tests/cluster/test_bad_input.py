@@ -110,7 +110,7 @@ def test_classifier_labels_not_binary(data):
         ClusterClassifier().fit(X, np.arange(20) % 3, groups=g)
     with pytest.raises(ValueError, match="has 1"):
         ClusterClassifier().fit(X, np.ones(20), groups=g)
-    with pytest.raises(ValueError, match="1 NaN/missing labels"):
+    with pytest.raises(ValueError, match=r"y has 1 missing \(NaN/None\) labels"):
         ClusterClassifier().fit(X, np.r_[np.nan, np.arange(19) % 2], groups=g)
 
 

@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .. import _checks
@@ -281,16 +280,7 @@ class ClusterClassifier(ClassifierMixin, _ClusterBase):
     _loss = "logistic"
 
     def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
-        arr = np.asarray(y)
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.ndim != 1:
-            raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {arr.shape}")
-        if len(arr) != n_rows:
-            raise ValueError(f"{argname} has {len(arr)} entries but X has {n_rows} rows")
-        n_missing = int(pd.isna(pd.Series(arr)).sum())
-        if n_missing:
-            raise ValueError(f"{argname} contains {n_missing} NaN/missing labels")
+        arr = _checks.check_labels(y, n_rows, argname)
         if fitting:
             classes = np.unique(arr)
             if len(classes) != 2:
