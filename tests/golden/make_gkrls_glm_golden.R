@@ -24,13 +24,7 @@ suppressPackageStartupMessages({
 })
 
 t_start <- proc.time()[["elapsed"]]
-out_dir <- file.path("tests", "golden")
-r15 <- function(x) signif(x, 15)
-
-sketch_size <- function(N) floor(ceiling(N^(1 / 3)) * 5)
-draw_idx <- function(N) sort(sample(N, sketch_size(N)))
-
-rows <- function(m) unname(as.matrix(m))   # write_json writes matrices row-major
+source(file.path("tests", "golden", "golden_helpers.R"))
 
 N_NEW <- 30
 
@@ -103,9 +97,6 @@ dgp_binary_factor <- function(n) {
 }
 
 # ----------------------------------------------------------------------------- helpers
-df_to_list <- function(d) {
-  lapply(d, function(col) I(if (is.factor(col)) as.character(col) else as.numeric(col)))
-}
 
 # run expr, collecting warnings and messages (as strings) instead of printing them
 collect <- function(expr) {

@@ -17,13 +17,7 @@ suppressPackageStartupMessages({
 })
 
 t_start <- proc.time()[["elapsed"]]
-out_dir <- file.path("tests", "golden")
-r15 <- function(x) signif(x, 15)
-
-sketch_size <- function(N) floor(ceiling(N^(1 / 3)) * 5)
-draw_idx <- function(N) sort(sample(N, sketch_size(N)))
-
-rows <- function(m) unname(as.matrix(m))   # write_json writes matrices row-major
+source(file.path("tests", "golden", "golden_helpers.R"))
 
 # ----------------------------------------------------------------------------- DGPs
 dgp_three_hills <- function(n) {
@@ -63,9 +57,6 @@ dgp_two_krls <- function(n) {
 }
 
 # ----------------------------------------------------------------------------- helpers
-df_to_list <- function(d) {
-  lapply(d, function(col) I(if (is.factor(col)) as.character(col) else as.numeric(col)))
-}
 
 # an empty list written as {} rather than []
 named_list <- function(l) if (length(l) == 0) setNames(list(), character(0)) else l
