@@ -31,25 +31,25 @@ class Design:
     n: int
     p: int
 
-    def _map(self, func: Callable[[np.ndarray, slice], object]) -> list:
+    def map_rows(self, func: Callable[[np.ndarray, slice], object]) -> list:
         raise NotImplementedError
 
     def gram(self, W: np.ndarray) -> np.ndarray:
         """X' diag(W) X (W may be negative under full Newton)."""
         positive = bool(np.all(W >= 0))
-        out = sum(self._map(lambda Xb, rows: _gram_block(Xb, W[rows], positive)))
+        out = sum(self.map_rows(lambda Xb, rows: _gram_block(Xb, W[rows], positive)))
         return np.triu(out) + np.triu(out, 1).T if positive else out
 
     def dot(self, beta: np.ndarray) -> np.ndarray:
-        return np.concatenate(self._map(lambda Xb, rows: Xb @ beta))
+        return np.concatenate(self.map_rows(lambda Xb, rows: Xb @ beta))
 
     def tdot(self, v: np.ndarray) -> np.ndarray:
-        return sum(self._map(lambda Xb, rows: Xb.T @ v[rows]))
+        return sum(self.map_rows(lambda Xb, rows: Xb.T @ v[rows]))
 
     def leverages(self, A: np.ndarray) -> np.ndarray:
         """h_i = x_i' A x_i."""
         return np.concatenate(
-            self._map(lambda Xb, rows: np.einsum("ij,ij->i", Xb @ A, Xb))
+            self.map_rows(lambda Xb, rows: np.einsum("ij,ij->i", Xb @ A, Xb))
         )
 
 
@@ -58,7 +58,7 @@ class CachedDesign(Design):
         self.X = X
         self.n, self.p = X.shape
 
-    def _map(self, func):
+    def map_rows(self, func):
         return [func(self.X[s : s + ROW_BLOCK], slice(s, min(s + ROW_BLOCK, self.n)))
                 for s in range(0, self.n, ROW_BLOCK)]
 
@@ -69,7 +69,7 @@ class StreamedDesign(Design):
         self.n = encodings[0].shape[0]
         self.p = sum(t.n_coef for t in terms)
 
-    def _map(self, func):
+    def map_rows(self, func):
         return map_blocks(
             lambda rows: func(design_block(self.terms, self.encodings, rows), rows),
             self.n, self.block_rows,
@@ -89,7 +89,7 @@ def make_design(terms, encodings, block_rows: int, memory_budget: float | None =
         return CachedDesign(X), rowmax
     streamed = StreamedDesign(terms, encodings, block_rows)
     bounds = np.cumsum([0] + [t.n_coef for t in terms])
-    parts = streamed._map(lambda Xb, rows: [np.abs(Xb[:, a:b]).sum(axis=1).max()
+    parts = streamed.map_rows(lambda Xb, rows: [np.abs(Xb[:, a:b]).sum(axis=1).max()
                                             for a, b in zip(bounds[:-1], bounds[1:],
                                                             strict=True)])
     return streamed, np.max(np.asarray(parts), axis=0)

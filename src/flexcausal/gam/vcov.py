@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_choice
-from .blocks import design_block, row_blocks
+from .design import StreamedDesign
 
 TYPES = ("bayes", "frequentist", "HC0", "HC1", "cluster")
 
@@ -73,20 +73,20 @@ def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
         return model._Ve
     bread = model._Vp / model.scale_
     encodings, mult = scores(model)
-    p = bread.shape[0]
+    design = StreamedDesign(model.terms, encodings, model.block_rows)
     if kind == "cluster":
         codes = cluster_codes(model, cluster)
         G = int(codes.max()) + 1
-        summed = np.zeros((G, p))
-        for rows in row_blocks(model.n_obs_, model.block_rows):
-            S = design_block(model.terms, encodings, rows) * mult[rows, None]
-            np.add.at(summed, codes[rows], S)
+
+        def cluster_sums(Xb, rows):
+            out = np.zeros((G, design.p))
+            np.add.at(out, codes[rows], Xb * mult[rows, None])
+            return out
+
+        summed = sum(design.map_rows(cluster_sums))
         meat = summed.T @ summed * (G / (G - 1))
     else:
-        meat = np.zeros((p, p))
-        for rows in row_blocks(model.n_obs_, model.block_rows):
-            S = design_block(model.terms, encodings, rows) * mult[rows, None]
-            meat += S.T @ S
+        meat = design.gram(mult**2)  # sum_i s_i s_i' = X' diag(m^2) X
         if kind == "hc1":
             meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
     return bread @ meat @ bread
