@@ -113,6 +113,8 @@ def test_bad_hyperparameter_types(data):
         F2BMLD(outer_steps=10.5).fit(treatment=x, instrument=z, outcome=y)
     with pytest.raises(TypeError, match="noise must be True, False or None"):
         F2BMLD(noise="yes").fit(treatment=x, instrument=z, outcome=y)
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        DFIV(standardize="yes").fit(treatment=x, instrument=z, outcome=y)
 
 
 def test_get_set_params():

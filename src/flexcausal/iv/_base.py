@@ -220,9 +220,11 @@ class NPIVEstimator:
 class Standardizer:
     """Column-wise centring and scaling fitted on training data (constant columns kept)."""
 
-    def __init__(self, data: np.ndarray):
-        self.mean = data.mean(axis=0)
-        std = data.std(axis=0)
+    def __init__(self, data: np.ndarray, enabled: bool = True):
+        """``enabled=False`` gives the identity map (raw inputs), with the same interface."""
+        d = data.shape[1]
+        self.mean = data.mean(axis=0) if enabled else np.zeros(d)
+        std = data.std(axis=0) if enabled else np.ones(d)
         self.std = np.where(std > 0, std, 1.0)
 
     def __call__(self, data: np.ndarray) -> np.ndarray:

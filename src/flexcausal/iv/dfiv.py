@@ -15,8 +15,13 @@ alternates, per epoch: ``stage1_iter`` Adam steps on psi minimising the stage-1 
 authors' demand configuration (``final_configs/dfiv_low_dim``: lambda 0.1/0.1, 20/20/1
 iterations, 100 epochs, half-half split, covariate weight decay 0.1, Adam 1e-3) and its
 networks (``nn_structure_for_demand.py``); BatchNorm uses batch statistics in training and
-the stage-2 training statistics at prediction. Inputs are standardised (the reference
-feeds raw ones). The whole training is one jitted ``lax.scan`` over epochs.
+the stage-2 training statistics at prediction. Inputs are fed raw, as the reference does
+(``standardize=True`` centres and scales them): with the penalty fixed at ``lambda * n`` the
+ridge shrinkage depends on the feature scale, and with only ``n_epoch * stage2_iter`` = 100
+treatment-network steps the features keep roughly their initial scale. On the demand design
+raw inputs measured MSE 235 (3 seeds, n = 5000) against 471 standardised. The outcome is
+always standardised (ridge solutions are equivariant in y). The whole training is one
+jitted ``lax.scan`` over epochs.
 """
 
 from __future__ import annotations
@@ -191,6 +196,8 @@ class DFIV(NPIVEstimator):
     treatment_hidden, treatment_features : phi's hidden widths and output dimension
         (None: (16,) and 1 with covariates, as in DFIV's demand net; (64, 32) and 16 without).
     split : fraction of rows used for stage 1.
+    standardize : centre and scale X, Z and W before the networks (default False: raw
+        inputs, as the reference; see the module docstring).
     seed : int, the sample split and network initialisation (bit-for-bit on CPU).
 
     Fitted: ``history_`` (``stage1_loss``, ``covariate_loss``, ``stage2_loss`` per epoch).
@@ -198,11 +205,12 @@ class DFIV(NPIVEstimator):
 
     _params = ("lambda1", "lambda2", "n_epoch", "stage1_iter", "covariate_iter", "stage2_iter",
                "learning_rate", "covariate_weight_decay", "treatment_hidden",
-               "treatment_features", "split", "seed")
+               "treatment_features", "split", "standardize", "seed")
 
     def __init__(self, lambda1=0.1, lambda2=0.1, n_epoch=100, stage1_iter=20, covariate_iter=20,
                  stage2_iter=1, learning_rate=1e-3, covariate_weight_decay=0.1,
-                 treatment_hidden=None, treatment_features=None, split=0.5, seed=0):
+                 treatment_hidden=None, treatment_features=None, split=0.5, standardize=False,
+                 seed=0):
         self.lambda1 = lambda1
         self.lambda2 = lambda2
         self.n_epoch = n_epoch
@@ -214,6 +222,7 @@ class DFIV(NPIVEstimator):
         self.treatment_hidden = treatment_hidden
         self.treatment_features = treatment_features
         self.split = split
+        self.standardize = standardize
         self.seed = seed
 
     def _validate(self) -> None:
@@ -226,13 +235,16 @@ class DFIV(NPIVEstimator):
             raise ValueError(f"covariate_weight_decay must be >= 0, got "
                              f"{self.covariate_weight_decay}")
         check_fraction(self.split, "split")
+        if not isinstance(self.standardize, bool):
+            raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
         check_int(self.seed, "seed")
 
     def _fit(self, data: FitData) -> None:
         rng = np.random.default_rng(self.seed)
         i1, i2 = split_indices(len(data.y), self.split, rng)
-        self.sx_, self.sz_ = Standardizer(data.x), Standardizer(data.zw)
-        self.sw_ = None if data.w is None else Standardizer(data.w)
+        on = self.standardize
+        self.sx_, self.sz_ = Standardizer(data.x, on), Standardizer(data.zw, on)
+        self.sw_ = None if data.w is None else Standardizer(data.w, on)
         y_mean, y_std = data.y.mean(), data.y.std() or 1.0
         self.y_scale_ = (float(y_mean), float(y_std))
         f32 = np.float32
