@@ -6,8 +6,12 @@ stage with ``k_z >= k_x`` basis functions ``b(z)``; then
 
     Psi_hat = B (B'B + a I)^{-1} B' Psi,      beta = (Psi_hat' Psi_hat + a I)^{-1} Psi_hat' y
 
-which for ``a = 0`` is textbook sieve 2SLS, ``(Psi' P_B Psi)^{-1} Psi' P_B y``; a tiny
-ridge (relative to the Gram diagonal) keeps it stable.
+which for ``a = 0`` is textbook sieve 2SLS, ``(Psi' P_B Psi)^{-1} Psi' P_B y``. NPIV is
+ill-posed, so the ridge ``a`` (relative to the Gram diagonal) is the regulariser that
+matters: by default it is chosen by K-fold cross-validation of the out-of-sample stage-2
+loss ``mean (y_te - b(z_te)' Pi beta)^2`` (the criterion KIV uses for its lambda_2), over a
+log grid. On the demand design a fixed ``a = 1e-6`` measured MSE 10,000-37,000 and the
+cross-validated one about 2,300 (see ``benchmarks/npiv_demand.py``).
 Multivariate bases are tensor products of the per-column bases (``tensor=True``, needed for
 interactions such as the demand design's ``p * s * psi(t)``) or additive (``tensor=False``).
 Bases are fitted on standardised inputs; solves use Cholesky (``scipy.linalg.cho_solve``).
@@ -69,17 +73,28 @@ class Sieve2SLS(NPIVEstimator):
     n_basis_z : basis functions per instrument column (default 7; needs >= n_basis_x).
     tensor : tensor-product (True) or additive (False) bases; None: tensor when the
         resulting basis has at most 600 columns, else additive.
-    alpha : ridge added to both normal equations, relative to the trace scale (default 1e-6).
+    alpha : ridge added to both normal equations, relative to the trace scale; a number
+        >= 0, or "cv" (default) to choose it from ``alphas`` by ``cv``-fold cross-validation
+        of the out-of-sample stage-2 loss (module docstring).
+    alphas : the grid for "cv" (default 10^-6 ... 10^0, 13 values).
+    cv : folds for "cv" (default 5); folds are contiguous blocks of a permutation drawn
+        with ``seed``.
+
+    Fitted: ``coef_``, ``alpha_`` (the ridge used), ``cv_loss_`` (per grid value, or None).
     """
 
-    _params = ("basis", "n_basis_x", "n_basis_z", "tensor", "alpha")
+    _params = ("basis", "n_basis_x", "n_basis_z", "tensor", "alpha", "alphas", "cv", "seed")
 
-    def __init__(self, basis="spline", n_basis_x=5, n_basis_z=7, tensor=None, alpha=1e-6):
+    def __init__(self, basis="spline", n_basis_x=5, n_basis_z=7, tensor=None, alpha="cv",
+                 alphas=None, cv=5, seed=0):
         self.basis = basis
         self.n_basis_x = n_basis_x
         self.n_basis_z = n_basis_z
         self.tensor = tensor
         self.alpha = alpha
+        self.alphas = alphas
+        self.cv = cv
+        self.seed = seed
 
     def _validate(self) -> None:
         check_choice(self.basis, ["spline", "poly"], "basis")
@@ -90,10 +105,21 @@ class Sieve2SLS(NPIVEstimator):
                 f"n_basis_z ({self.n_basis_z}) must be >= n_basis_x ({self.n_basis_x}): the "
                 "first stage needs at least as many instrument functions as h has terms"
             )
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
-            raise TypeError(f"alpha must be a number >= 0, got {self.alpha!r}")
-        if not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha}")
+        check_int(self.cv, "cv", minimum=2)
+        check_int(self.seed, "seed")
+        for value in [self.alpha] if self.alpha != "cv" else list(self._grid()):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+                raise TypeError(f"alpha must be a number >= 0 or 'cv', got {value!r}")
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"alpha must be a finite number >= 0, got {value}")
+
+    def _grid(self) -> np.ndarray:
+        if self.alphas is None:
+            return np.logspace(-6, 0, 13)
+        grid = np.atleast_1d(np.asarray(self.alphas, dtype=object))
+        if grid.size == 0:
+            raise ValueError("alphas must hold at least one value")
+        return grid
 
     def _tensor_flag(self, sizes) -> bool:
         if self.tensor is not None:
@@ -113,7 +139,15 @@ class Sieve2SLS(NPIVEstimator):
                 f"the instrument basis has {b.shape[1]} functions but h's has {psi.shape[1]}: "
                 "raise n_basis_z or use tensor=True for the instruments"
             )
-        self.coef_ = sieve_2sls(psi, b, data.y, self.alpha)
+        self.cv_loss_ = None
+        if self.alpha == "cv":
+            grid = self._grid().astype(float)
+            self.cv_loss_ = cv_stage2_loss(psi, b, data.y, grid, self.cv,
+                                           np.random.default_rng(self.seed))
+            self.alpha_ = float(grid[int(np.argmin(self.cv_loss_))])
+        else:
+            self.alpha_ = float(self.alpha)
+        self.coef_ = sieve_2sls(psi, b, data.y, self.alpha_)
         self.n_terms_ = psi.shape[1]
 
     def _predict(self, xw: np.ndarray) -> np.ndarray:
@@ -138,3 +172,24 @@ def sieve_2sls(psi: np.ndarray, b: np.ndarray, y: np.ndarray, alpha: float) -> n
     pi = _ridge_solve(b.T @ b, b.T @ psi, alpha)  # first stage: Psi on B
     psi_hat = b @ pi
     return _ridge_solve(psi_hat.T @ psi_hat, psi_hat.T @ y, alpha)
+
+
+def cv_stage2_loss(psi, b, y, alphas, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """K-fold out-of-sample stage-2 loss per alpha: mean (y_te - B_te Pi_tr beta_tr)^2.
+
+    The training Grams are formed once per fold: Psi_hat'Psi_hat = Pi' (B'B) Pi and
+    Psi_hat'y = Pi' B'y, so each alpha costs two small Cholesky solves.
+    """
+    n = len(y)
+    parts = np.array_split(rng.permutation(n), min(folds, n))
+    loss = np.zeros(len(alphas))
+    for held in parts:
+        train = np.ones(n, bool)
+        train[held] = False
+        bt = b[train]
+        btb, btpsi, bty = bt.T @ bt, bt.T @ psi[train], bt.T @ y[train]
+        for k, alpha in enumerate(alphas):
+            pi = _ridge_solve(btb, btpsi, alpha)
+            beta = _ridge_solve(pi.T @ btb @ pi, pi.T @ bty, alpha)
+            loss[k] += np.sum((y[held] - b[held] @ (pi @ beta)) ** 2)
+    return loss / n
