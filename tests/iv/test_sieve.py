@@ -31,7 +31,8 @@ def test_cv_loss_matches_brute_force():
     rng = np.random.default_rng(0)
     n = 120
     b = np.column_stack([np.ones(n), rng.normal(size=(n, 5))])
-    psi = np.column_stack([np.ones(n), b[:, 1:3] @ rng.normal(size=(2, 3)) + rng.normal(size=(n, 3))])
+    noise = rng.normal(size=(n, 3))
+    psi = np.column_stack([np.ones(n), b[:, 1:3] @ rng.normal(size=(2, 3)) + noise])
     y = psi @ rng.normal(size=4) + rng.normal(size=n)
     alphas = np.array([1e-4, 1e-2, 1.0])
     got = cv_stage2_loss(psi, b, y, alphas, 4, np.random.default_rng(7))
