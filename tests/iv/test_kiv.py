@@ -14,8 +14,9 @@ def _gauss(a, b, ls):
     return np.exp(-0.5 * d.sum(-1))
 
 
-def _brute_force(x, z, y, lam_grid, xi_grid, ls_x, ls_z, seed):
-    """Direct inverses, loops over the grids: the paper's formulas verbatim."""
+def _brute_force(x, z, y, lam_grid, xi_grid, ls_x, ls_z, seed, select="min"):
+    """Direct inverses, loops over the grids: the paper's formulas verbatim; ``select="1se"``
+    then takes the largest xi whose score is within one standard error of the best."""
     i1, i2 = split_indices(len(y), 0.5, np.random.default_rng(seed))
     x1, z1, y1, x2, z2, y2 = x[i1], z[i1], y[i1], x[i2], z[i2], y[i2]
     n, m = len(i1), len(i2)
@@ -29,14 +30,16 @@ def _brute_force(x, z, y, lam_grid, xi_grid, ls_x, ls_z, seed):
             best = (score, lam, gamma)
     _, lam, gamma = best
     w = kxx @ gamma
-    best2 = None
+    fits = []
     for xi in xi_grid:
         alpha = np.linalg.inv(w @ w.T + m * xi * kxx) @ w @ y2
         pred = kzz @ np.linalg.inv(kzz + n * lam * np.eye(n)) @ kxx @ alpha
-        score = np.mean((y1 - pred) ** 2)
-        if best2 is None or score < best2[0]:
-            best2 = (score, xi, alpha)
-    return lam, best2[1], best2[2], x1
+        loss = (y1 - pred) ** 2
+        fits.append((loss.mean(), loss.std(ddof=1) / np.sqrt(n), xi, alpha))
+    score, se, xi, alpha = min(fits, key=lambda f: f[0])
+    if select == "1se":
+        _, _, xi, alpha = max((f for f in fits if f[0] <= score + se), key=lambda f: f[2])
+    return lam, xi, alpha, x1
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +53,15 @@ def small():
     return x, z, y
 
 
-def test_kiv_matches_brute_force(small):
+@pytest.mark.parametrize("select", ["min", "1se"])
+def test_kiv_matches_brute_force(small, select):
     x, z, y = small
-    lam_grid, xi_grid = [1e-1, 1e-2, 1e-3, 1e-4], [1e-1, 1e-2, 1e-3, 1e-4]
+    lam_grid, xi_grid = [1e-1, 1e-2, 1e-3, 1e-4], 10.0 ** np.linspace(-1, -5, 9)
     ls_x, ls_z = np.array([1.3, 0.7]), np.array([0.9, 1.1])
     est = KIV(lambda1=lam_grid, lambda2=xi_grid, lengthscale_x=ls_x, lengthscale_z=ls_z,
-              center=False, seed=3).fit(treatment=x, instrument=z, outcome=y)
-    lam, xi, alpha, x1 = _brute_force(x, z, y, lam_grid, xi_grid, ls_x, ls_z, seed=3)
+              center=False, select=select, seed=3).fit(treatment=x, instrument=z, outcome=y)
+    lam, xi, alpha, x1 = _brute_force(x, z, y, lam_grid, xi_grid, ls_x, ls_z, seed=3,
+                                      select=select)
     assert est.lambda1_ == lam and est.lambda2_ == xi
     x_new = np.random.default_rng(1).normal(size=(15, 2))
     np.testing.assert_allclose(est.predict(x_new), _gauss(x_new, x1, ls_x) @ alpha,
@@ -76,3 +81,13 @@ def test_median_heuristic(small):
     x, z, y = small
     est = KIV(lambda1=1e-3, lambda2=1e-3).fit(treatment=x, instrument=z, outcome=y)
     assert est.lengthscale_x_.shape == (2,) and np.all(est.lengthscale_x_ > 0)
+
+
+def test_one_se_rule_prefers_a_larger_xi(small):
+    x, z, y = small
+    grid = 10.0 ** np.linspace(-1, -8, 15)
+    fits = {s: KIV(lambda2=grid, select=s, seed=0).fit(treatment=x, instrument=z, outcome=y)
+            for s in ("min", "1se")}
+    assert fits["1se"].lambda2_ >= fits["min"].lambda2_
+    scores = fits["min"].history_["stage2_score"]
+    assert fits["min"].lambda2_ == grid[int(np.argmin(scores))]

@@ -12,6 +12,11 @@ lambda and xi are chosen on a grid by the paper's out-of-sample criteria (Sec. A
 authors' code): lambda minimises the stage-2 sample's embedding error
 ``tr(gamma' K_XX gamma - 2 K_Xx~' gamma)`` with ``gamma = (K_ZZ + n lambda I)^{-1} K_Zz~``;
 xi minimises the stage-1 sample's error ``||y - K_ZZ (K_ZZ + n lambda I)^{-1} K_XX alpha||^2``.
+The stage-2 criterion is flat towards small xi (it cannot see the ill-posed directions that
+a small xi lets blow up), so by default xi follows Breiman's one-standard-error rule: the
+largest xi whose score is within one standard error of the minimum (``select="1se"``;
+``"min"`` is the paper's argmin). On the demand design (n = 5000, Nystroem 500) the argmin
+sat at the grid's end (1e-8) with MSE 45,000; see ``benchmarks/npiv_demand.py``.
 Kernels are Gaussian product kernels ``exp(-sum_d (x_d - x'_d)^2 / (2 l_d^2))`` with the
 median heuristic ``l_d = median |x_d - x'_d|`` per column.
 
@@ -29,7 +34,7 @@ import numpy as np
 from scipy import linalg
 from scipy.spatial.distance import cdist
 
-from .._checks import check_int, check_seed
+from .._checks import check_choice, check_int, check_seed
 from ._base import FitData, NPIVEstimator, check_fraction, split_indices
 
 __all__ = ["KIV", "gaussian_kernel", "median_lengthscales"]
@@ -59,6 +64,11 @@ def gaussian_kernel(a: np.ndarray, b: np.ndarray, lengthscales: np.ndarray) -> n
     return np.exp(-0.5 * cdist(a / lengthscales, b / lengthscales, "sqeuclidean"))
 
 
+def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean of per-observation losses and its standard error sd / sqrt(n)."""
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
 def _check_grid(value, argname: str) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(value, dtype=float))
     if arr.ndim != 1 or arr.size == 0:
@@ -80,6 +90,8 @@ class KIV(NPIVEstimator):
         numbers / arrays (one per column).
     split : fraction of the sample used in stage 1 (default 0.5, as in the paper).
     nystrom : None (exact, O(n^3)) or the number of Nystroem landmarks M.
+    select : how xi is picked from its grid: "1se" (default; the largest xi within one
+        standard error of the best score) or "min" (the argmin, as in the paper).
     center : subtract the stage-1 mean of y first (h then shrinks towards the mean rather
         than towards 0; ``False`` is the paper's estimator verbatim).
     seed : int, the sample split and landmark draw.
@@ -89,16 +101,18 @@ class KIV(NPIVEstimator):
     """
 
     _params = ("lambda1", "lambda2", "lengthscale_x", "lengthscale_z", "split", "nystrom",
-               "center", "seed")
+               "select", "center", "seed")
 
     def __init__(self, lambda1=None, lambda2=None, lengthscale_x="median",
-                 lengthscale_z="median", split=0.5, nystrom=None, center=True, seed=0):
+                 lengthscale_z="median", split=0.5, nystrom=None, select="1se", center=True,
+                 seed=0):
         self.lambda1 = lambda1
         self.lambda2 = lambda2
         self.lengthscale_x = lengthscale_x
         self.lengthscale_z = lengthscale_z
         self.split = split
         self.nystrom = nystrom
+        self.select = select
         self.center = center
         self.seed = seed
 
@@ -109,6 +123,7 @@ class KIV(NPIVEstimator):
         check_fraction(self.split, "split")
         if self.nystrom is not None:
             check_int(self.nystrom, "nystrom", minimum=2)
+        check_choice(self.select, ["1se", "min"], "select")
         check_seed(self.seed)
 
     def _lengthscales(self, value, data, name):
@@ -158,8 +173,8 @@ class KIV(NPIVEstimator):
         w = kxx @ gamma
         # projection of h at the stage-1 instruments: K_ZZ (K_ZZ + n lam1 I)^{-1} K_XX alpha
         proj = u @ ((evals / (evals + n * lam1))[:, None] * (u.T @ kxx))
-        alphas, scores2 = self._stage2_grid(w @ w.T, kxx, w @ y2, m, grid2, proj, y1)
-        best = int(np.argmin(scores2))
+        alphas, scores2, ses = self._stage2_grid(w @ w.T, kxx, w @ y2, m, grid2, proj, y1)
+        best = self._choose(grid2, scores2, ses)
         self.lambda1_, self.lambda2_ = lam1, float(grid2[best])
         self.alpha_ = alphas[best]
         self.x_train_ = x1
@@ -172,12 +187,20 @@ class KIV(NPIVEstimator):
         lam, q = linalg.eigh(wwt, kxx + jitter * np.eye(len(kxx)))  # q' K q = I
         qr = q.T @ rhs
         pq = proj @ q
-        alphas, scores = [], []
+        alphas, scores, ses = [], [], []
         for xi in grid2:
             coef = qr / (np.clip(lam, 0.0, None) + m * xi)
             alphas.append(q @ coef)
-            scores.append(float(np.mean((y1 - pq @ coef) ** 2)))
-        return alphas, scores
+            scores.append(_mean_and_se((y1 - pq @ coef) ** 2))
+        return alphas, [s for s, _ in scores], [e for _, e in scores]
+
+    def _choose(self, grid2, scores, ses) -> int:
+        """Index of xi: the argmin, or the largest xi within one SE of it ("1se")."""
+        best = int(np.argmin(scores))
+        if self.select.lower() == "min":
+            return best
+        ok = np.flatnonzero(np.asarray(scores) <= scores[best] + ses[best])
+        return int(ok[np.argmax(np.asarray(grid2)[ok])])
 
     # -------------------------------------------------------------------------- Nystroem
     @staticmethod
@@ -212,12 +235,14 @@ class KIV(NPIVEstimator):
         e2 = np.clip(e2, 0.0, None)
         r2 = v2.T @ (fhat.T @ y2)
         proj1 = fz1 @ gamma @ v2
-        betas, scores2 = [], []
+        betas, scores2, ses = [], [], []
         for xi in grid2:
             coef = r2 / (e2 + m * xi)
             betas.append(v2 @ coef)
-            scores2.append(float(np.mean((y1 - proj1 @ coef) ** 2)))
-        best = int(np.argmin(scores2))
+            score, se = _mean_and_se((y1 - proj1 @ coef) ** 2)
+            scores2.append(score)
+            ses.append(se)
+        best = self._choose(grid2, scores2, ses)
         self.lambda1_, self.lambda2_ = lam1, float(grid2[best])
         self.beta_ = betas[best]
         self.landmarks_x_, self.root_inv_x_ = lx, rx
