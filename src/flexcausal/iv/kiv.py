@@ -187,7 +187,7 @@ class KIV(NPIVEstimator):
         lam, q = linalg.eigh(wwt, kxx + jitter * np.eye(len(kxx)))  # q' K q = I
         qr = q.T @ rhs
         pq = proj @ q
-        alphas, scores, ses = [], [], []
+        alphas, scores = [], []
         for xi in grid2:
             coef = qr / (np.clip(lam, 0.0, None) + m * xi)
             alphas.append(q @ coef)
