@@ -180,6 +180,7 @@ def main(argv=None):
                          "time_first_s": np.nan}
                         for k, v in REFERENCE.items() if k[1] in args.n and k[2] in args.rho])
     table = pd.concat([table, ref], ignore_index=True).sort_values(["n", "rho", "mse_mean"])
+    table["rho"] = table["rho"].map(lambda r: f"{r:.2f}")
     print()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"{platform.system()}; command: python benchmarks/npiv_demand.py "
