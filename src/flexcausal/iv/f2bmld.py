@@ -26,6 +26,7 @@ N times the Euclidean gradient of the particle loss, which the tests check with 
 ``optimizer="adam"`` feeds the same gradients to Adam (b1 = 0.5, b2 = 0.9, as the official
 code's learner) with ``noise=False`` by default: the practical setting of the paper's
 experiments. Data and outcome are standardised; h is returned on the original scale.
+Everything after validation is one jitted ``lax.scan`` over S outer steps.
 
 Accuracy. The F^2BMLD paper validates the method on offline policy evaluation only. On the
 demand design (``benchmarks/npiv_demand.py``) it is less accurate than DFIV: the same
@@ -35,7 +36,6 @@ at n = 1000, above DFIV's IV estimate (~900): h = 100 + (10 + p) s psi(t) - 2p i
 product that sums of tanh neurons approximate slowly, while DFIV's tensor-product features
 (price features x covariate features) match it. Tuning (lambda 1-10, T 5-20, S up to 6000,
 1024 particles, relu, Adam 0.003-0.05) did not close the gap.
-Everything after validation is one jitted ``lax.scan`` over S outer steps.
 """
 
 from __future__ import annotations

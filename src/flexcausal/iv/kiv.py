@@ -173,8 +173,8 @@ class KIV(NPIVEstimator):
         w = kxx @ gamma
         # projection of h at the stage-1 instruments: K_ZZ (K_ZZ + n lam1 I)^{-1} K_XX alpha
         proj = u @ ((evals / (evals + n * lam1))[:, None] * (u.T @ kxx))
-        alphas, scores2, ses = self._stage2_grid(w @ w.T, kxx, w @ y2, m, grid2, proj, y1)
-        best = self._choose(grid2, scores2, ses)
+        alphas, stats = self._stage2_grid(w @ w.T, kxx, w @ y2, m, grid2, proj, y1)
+        best, scores2 = self._choose(grid2, stats)
         self.lambda1_, self.lambda2_ = lam1, float(grid2[best])
         self.alpha_ = alphas[best]
         self.x_train_ = x1
@@ -187,20 +187,22 @@ class KIV(NPIVEstimator):
         lam, q = linalg.eigh(wwt, kxx + jitter * np.eye(len(kxx)))  # q' K q = I
         qr = q.T @ rhs
         pq = proj @ q
-        alphas, scores = [], []
+        alphas, stats = [], []
         for xi in grid2:
             coef = qr / (np.clip(lam, 0.0, None) + m * xi)
             alphas.append(q @ coef)
-            scores.append(_mean_and_se((y1 - pq @ coef) ** 2))
-        return alphas, [s for s, _ in scores], [e for _, e in scores]
+            stats.append(_mean_and_se((y1 - pq @ coef) ** 2))
+        return alphas, stats
 
-    def _choose(self, grid2, scores, ses) -> int:
-        """Index of xi: the argmin, or the largest xi within one SE of it ("1se")."""
+    def _choose(self, grid2, stats):
+        """(index of xi, scores) from per-xi (score, SE) pairs: the argmin, or the largest xi
+        within one SE of it ("1se")."""
+        scores, ses = (np.asarray(v) for v in zip(*stats, strict=True))
         best = int(np.argmin(scores))
-        if self.select.lower() == "min":
-            return best
-        ok = np.flatnonzero(np.asarray(scores) <= scores[best] + ses[best])
-        return int(ok[np.argmax(np.asarray(grid2)[ok])])
+        if self.select.lower() == "1se":
+            ok = np.flatnonzero(scores <= scores[best] + ses[best])
+            best = int(ok[np.argmax(np.asarray(grid2)[ok])])
+        return best, scores
 
     # -------------------------------------------------------------------------- Nystroem
     @staticmethod
@@ -235,14 +237,12 @@ class KIV(NPIVEstimator):
         e2 = np.clip(e2, 0.0, None)
         r2 = v2.T @ (fhat.T @ y2)
         proj1 = fz1 @ gamma @ v2
-        betas, scores2, ses = [], [], []
+        betas, stats = [], []
         for xi in grid2:
             coef = r2 / (e2 + m * xi)
             betas.append(v2 @ coef)
-            score, se = _mean_and_se((y1 - proj1 @ coef) ** 2)
-            scores2.append(score)
-            ses.append(se)
-        best = self._choose(grid2, scores2, ses)
+            stats.append(_mean_and_se((y1 - proj1 @ coef) ** 2))
+        best, scores2 = self._choose(grid2, stats)
         self.lambda1_, self.lambda2_ = lam1, float(grid2[best])
         self.beta_ = betas[best]
         self.landmarks_x_, self.root_inv_x_ = lx, rx

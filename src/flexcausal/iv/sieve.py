@@ -107,11 +107,15 @@ class Sieve2SLS(NPIVEstimator):
             )
         check_int(self.cv, "cv", minimum=2)
         check_int(self.seed, "seed")
-        for value in [self.alpha] if self.alpha != "cv" else list(self._grid()):
+        for value in list(self._grid()) if self._use_cv else [self.alpha]:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
                 raise TypeError(f"alpha must be a number >= 0 or 'cv', got {value!r}")
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"alpha must be a finite number >= 0, got {value}")
+
+    @property
+    def _use_cv(self) -> bool:
+        return isinstance(self.alpha, str) and self.alpha == "cv"
 
     def _grid(self) -> np.ndarray:
         if self.alphas is None:
@@ -140,7 +144,7 @@ class Sieve2SLS(NPIVEstimator):
                 "raise n_basis_z or use tensor=True for the instruments"
             )
         self.cv_loss_ = None
-        if self.alpha == "cv":
+        if self._use_cv:
             grid = self._grid().astype(float)
             self.cv_loss_ = cv_stage2_loss(psi, b, data.y, grid, self.cv,
                                            np.random.default_rng(self.seed))
@@ -167,18 +171,22 @@ def _ridge_solve(gram: np.ndarray, rhs: np.ndarray, alpha: float) -> np.ndarray:
     return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 
+def _two_stage(btb, btpsi, bty, alpha):
+    """(Pi, beta) from the Grams B'B, B'Psi, B'y: Psi_hat'Psi_hat = Pi'(B'B)Pi and
+    Psi_hat'y = Pi'B'y, so Psi_hat = B Pi is never formed."""
+    pi = _ridge_solve(btb, btpsi, alpha)  # first stage: Psi on B
+    return pi, _ridge_solve(pi.T @ btb @ pi, pi.T @ bty, alpha)
+
+
 def sieve_2sls(psi: np.ndarray, b: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     """Sieve 2SLS coefficients (module docstring) from bases Psi (n, k_x) and B (n, k_z)."""
-    pi = _ridge_solve(b.T @ b, b.T @ psi, alpha)  # first stage: Psi on B
-    psi_hat = b @ pi
-    return _ridge_solve(psi_hat.T @ psi_hat, psi_hat.T @ y, alpha)
+    return _two_stage(b.T @ b, b.T @ psi, b.T @ y, alpha)[1]
 
 
 def cv_stage2_loss(psi, b, y, alphas, folds: int, rng: np.random.Generator) -> np.ndarray:
     """K-fold out-of-sample stage-2 loss per alpha: mean (y_te - B_te Pi_tr beta_tr)^2.
 
-    The training Grams are formed once per fold: Psi_hat'Psi_hat = Pi' (B'B) Pi and
-    Psi_hat'y = Pi' B'y, so each alpha costs two small Cholesky solves.
+    The training Grams are formed once per fold; each alpha costs two small solves.
     """
     n = len(y)
     parts = np.array_split(rng.permutation(n), min(folds, n))
@@ -189,7 +197,6 @@ def cv_stage2_loss(psi, b, y, alphas, folds: int, rng: np.random.Generator) -> n
         bt = b[train]
         btb, btpsi, bty = bt.T @ bt, bt.T @ psi[train], bt.T @ y[train]
         for k, alpha in enumerate(alphas):
-            pi = _ridge_solve(btb, btpsi, alpha)
-            beta = _ridge_solve(pi.T @ btb @ pi, pi.T @ bty, alpha)
+            pi, beta = _two_stage(btb, btpsi, bty, alpha)
             loss[k] += np.sum((y[held] - b[held] @ (pi @ beta)) ** 2)
     return loss / n
