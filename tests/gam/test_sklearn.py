@@ -16,11 +16,6 @@ EXPECTED_FAILED_CHECKS = {
     # sketch) uses every row whatever its weight, as mgcv/gKRLS do: weight 2 is not a
     # duplicated row and weight 0 is not a dropped row.
     "check_sample_weight_equivalence_on_dense_data": "precision weights, basis on all rows",
-    # Engine issue (gam/fit.py, GaussianREML): this target is an exact function of X, so
-    # REML drives lambda -> 0, D = y'Wy - b'X'Wy hits the D <= 0 guard (D = tiny) and
-    # D**2 underflows in the Hessian: "divide by zero" RuntimeWarning, which pytest turns
-    # into an error (pyproject filterwarnings). The fit itself is correct.
-    "check_sample_weights_not_overwritten": "engine: D**2 underflow at exact interpolation",
 }
 
 

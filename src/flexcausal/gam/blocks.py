@@ -1,4 +1,4 @@
-"""Row-block streaming of the model matrix: accumulate X'WX, X'Wy and ||X_term||_inf.
+"""Row-block streaming of the model matrix: a QR factor of [X, y], X b, and ||X_term||_inf.
 
 The N x p model matrix is never held in memory: blocks of rows are expanded from the
 terms' compact encodings, reduced to p x p cross-products and dropped. Blocks run on a
@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
+from scipy.linalg import qr
 from threadpoolctl import threadpool_limits
+
+from .fit import QRStats
+from .reparam import centring_shift
+from .stable import psd_sqrt
 
 DEFAULT_BLOCK_ROWS = 50_000
 
@@ -40,51 +43,49 @@ def map_blocks(func: Callable[[slice], object], n: int, block_rows: int) -> list
         return list(pool.map(func, blocks))
 
 
-@dataclass
-class CrossProducts:
-    """Sufficient statistics of a weighted least-squares problem."""
-
-    XtX: np.ndarray
-    Xty: np.ndarray
-    yty: float
-    n: int
-    max_row_abs_sum: np.ndarray  # per term: ||X_term||_inf (mgcv penalty rescaling)
-
-
 def accumulate(
     terms: Sequence,
     encodings: Sequence[np.ndarray],
     y: np.ndarray,
     weights: np.ndarray | None = None,
     block_rows: int = DEFAULT_BLOCK_ROWS,
-) -> CrossProducts:
-    """One pass: X'WX, X'Wy, y'Wy and the per-term max absolute row sums of X."""
+    intercept: bool = False,
+) -> QRStats:
+    """One pass: the QR factor of [sqrt(W) X_c, sqrt(W) y] and per-term ||X_term||_inf.
+
+    X_c = X - 1 m' is centred by the column means m of the first row block when
+    ``intercept`` says the first column is the model's intercept (reparam.py). Each
+    block is reduced to its own triangular factor (Householder QR, LAPACK) and the
+    stacked factors are reduced again: R'R = X_c'WX_c without ever forming the cross-product, so the
+    conditioning of X, not its square, limits the accuracy (Wood 2011, Sec. 3.2).
+    """
     n = y.shape[0]
     bounds = np.cumsum([0] + [t.n_coef for t in terms])
+    first = design_block(terms, encodings, slice(0, min(n, block_rows, 10_000)))
+    shift = centring_shift(first, intercept and _is_intercept(first))
 
     def reduce(rows: slice):
         X = design_block(terms, encodings, rows)
-        yb = y[rows]
         rowmax = np.array(
             [np.abs(X[:, a:b]).sum(axis=1).max() for a, b in pairwise(bounds)]
         )
+        Z = np.empty((X.shape[0], X.shape[1] + 1))
+        np.subtract(X, shift, out=Z[:, :-1])
+        Z[:, -1] = y[rows]
         if weights is not None:
-            sw = np.sqrt(weights[rows])
-            X *= sw[:, None]
-            yb = yb * sw
-        XtX = dsyrk(1.0, X, trans=1, lower=0)
-        return XtX, X.T @ yb, float(yb @ yb), rowmax
+            Z *= np.sqrt(weights[rows])[:, None]
+        return qr(Z, mode="r", overwrite_a=True, check_finite=False)[0], rowmax
 
     parts = map_blocks(reduce, n, block_rows)
-    XtX = sum(p[0] for p in parts)
-    XtX = np.triu(XtX) + np.triu(XtX, 1).T
-    return CrossProducts(
-        XtX=XtX,
-        Xty=sum(p[1] for p in parts),
-        yty=sum(p[2] for p in parts),
-        n=n,
-        max_row_abs_sum=np.max([p[3] for p in parts], axis=0),
-    )
+    R_aug = parts[0][0]
+    if len(parts) > 1:
+        R_aug = qr(np.vstack([p[0] for p in parts]), mode="r", overwrite_a=True)[0]
+    rowmax = np.max([p[1] for p in parts], axis=0)
+    return QRStats.from_augmented(R_aug, n, shift, rowmax)
+
+
+def _is_intercept(X_first: np.ndarray) -> bool:
+    return X_first.shape[1] > 0 and bool(np.all(X_first[:, 0] == 1.0))
 
 
 def linear_predictor(
@@ -96,10 +97,11 @@ def linear_predictor(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """X beta and, if ``cov`` is given, sqrt(diag(X cov X')) — block by block."""
     n = encodings[0].shape[0]
+    L = None if cov is None else psd_sqrt(cov)  # X V X' = ||X L||^2: never negative
 
     def block(rows: slice):
         X = design_block(terms, encodings, rows)
-        se = None if cov is None else np.sqrt(np.einsum("ij,ij->i", X @ cov, X))
+        se = None if L is None else np.sqrt(np.einsum("ij,ij->i", XL := X @ L, XL))
         return X @ beta, se
 
     parts = map_blocks(block, n, block_rows)

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk
 
 from .blocks import build_design, design_block, map_blocks
+from .reparam import centring_shift
 
 ROW_BLOCK = 50_000
 DEFAULT_MEMORY_BUDGET = 1.25 * 2**30  # bytes for a cached model matrix
@@ -26,10 +27,12 @@ def _gram_block(Xb: np.ndarray, Wb: np.ndarray, positive: bool) -> np.ndarray:
 
 
 class Design:
-    """Operations on X by row blocks; subclasses say how a block is obtained."""
+    """Operations on X_c = X - 1 shift' by row blocks (``shift`` centres the columns,
+    reparam.py); subclasses say how a block is obtained."""
 
     n: int
     p: int
+    shift: np.ndarray
 
     def map_rows(self, func: Callable[[np.ndarray, slice], object]) -> list:
         raise NotImplementedError
@@ -46,17 +49,22 @@ class Design:
     def tdot(self, v: np.ndarray) -> np.ndarray:
         return sum(self.map_rows(lambda Xb, rows: Xb.T @ v[rows]))
 
-    def leverages(self, A: np.ndarray) -> np.ndarray:
-        """h_i = x_i' A x_i."""
-        return np.concatenate(
-            self.map_rows(lambda Xb, rows: np.einsum("ij,ij->i", Xb @ A, Xb))
-        )
+    def leverages(self, L: np.ndarray) -> np.ndarray:
+        """h_i = x_i' L L' x_i = ||L'x_i||^2 (non-negative by construction)."""
+
+        def block(Xb, rows):
+            XL = Xb @ L
+            return np.einsum("ij,ij->i", XL, XL)
+
+        return np.concatenate(self.map_rows(block))
 
 
 class CachedDesign(Design):
-    def __init__(self, X: np.ndarray):
-        self.X = X
+    def __init__(self, X: np.ndarray, shift: np.ndarray | None = None):
+        """``X`` is the already centred X_c; ``shift`` records the centring."""
         self.n, self.p = X.shape
+        self.shift = np.zeros(self.p) if shift is None else shift
+        self.X = X
 
     def map_rows(self, func):
         return [func(self.X[s : s + ROW_BLOCK], slice(s, min(s + ROW_BLOCK, self.n)))
@@ -64,32 +72,44 @@ class CachedDesign(Design):
 
 
 class StreamedDesign(Design):
-    def __init__(self, terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int):
+    def __init__(self, terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int,
+                 shift: np.ndarray | None = None):
         self.terms, self.encodings, self.block_rows = terms, encodings, block_rows
         self.n = encodings[0].shape[0]
         self.p = sum(t.n_coef for t in terms)
+        self.shift = np.zeros(self.p) if shift is None else shift
+
+    def _block(self, rows: slice) -> np.ndarray:
+        Xb = design_block(self.terms, self.encodings, rows)
+        if np.any(self.shift):
+            Xb -= self.shift
+        return Xb
 
     def map_rows(self, func):
-        return map_blocks(
-            lambda rows: func(design_block(self.terms, self.encodings, rows), rows),
-            self.n, self.block_rows,
-        )
+        return map_blocks(lambda rows: func(self._block(rows), rows), self.n, self.block_rows)
 
 
-def make_design(terms, encodings, block_rows: int, memory_budget: float | None = None):
+def make_design(terms, encodings, block_rows: int, memory_budget: float | None = None,
+                intercept: bool = False):
     """Cached if N x p float64 fits ``memory_budget`` bytes, else streamed.
 
-    Returns the design and each term's max absolute row sum (penalty rescaling).
+    Returns the design (centred when ``intercept``: the first column is the model's
+    intercept) and each term's max absolute row sum of the uncentred X (penalty
+    rescaling).
     """
     n = encodings[0].shape[0]
     p = sum(t.n_coef for t in terms)
+    first = design_block(terms, encodings, slice(0, min(n, block_rows, 10_000)))
+    shift = centring_shift(first, intercept and bool(np.all(first[:, 0] == 1.0)))
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
     if 8.0 * n * p <= budget:
         X, rowmax = build_design(terms, encodings, block_rows)
-        return CachedDesign(X), rowmax
+        X -= shift
+        return CachedDesign(X, shift), rowmax
     streamed = StreamedDesign(terms, encodings, block_rows)
     bounds = np.cumsum([0] + [t.n_coef for t in terms])
     parts = streamed.map_rows(lambda Xb, rows: [np.abs(Xb[:, a:b]).sum(axis=1).max()
                                             for a, b in zip(bounds[:-1], bounds[1:],
                                                             strict=True)])
+    streamed.shift = shift
     return streamed, np.max(np.asarray(parts), axis=0)

@@ -1,14 +1,27 @@
 """Gaussian REML smoothing-parameter selection by Newton's method on rho = log(lambda).
 
-Works entirely on the p x p cross-products (X'X, X'y, y'y), so its cost does not grow
-with N. The criterion is mgcv's REML score with the scale profiled out (Wood 2011,
-JRSS-B 73(1), eq. 4; Wood 2017, Sec. 6.6):
+Works on the QR factor of the augmented weighted model matrix [X_c, y] accumulated
+block by block (blocks.py), so its cost does not grow with N. The criterion is mgcv's
+REML score with the scale profiled out (Wood 2011, JRSS-B 73(1), eq. 4; Wood 2017,
+Sec. 6.6):
 
     V(rho) = c [1 + log(2 pi D / (n - M_p))] + 1/2 log|X'X + S| - 1/2 log|S|_+,
     D = ||y - X b||^2 + b'S b,  c = (n - M_p) / 2,  S = sum_j exp(rho_j) S_j,
 
 minimised with the exact gradient and Hessian (envelope theorem for D; trace identities
 for the log-determinants). ``phi = D / (n - M_p)`` is mgcv's REML scale estimate.
+
+Accuracy at the edges (stable.py): D = ||f - R b||^2 + r^2 + b'S b is a sum of
+non-negative terms (r^2 the unpenalized residual sum of squares from the QR), the
+log-determinant difference never subtracts large numbers, and with F = A^{-1}X'X,
+P = A^{-1}S_lambda the derivatives are
+
+    dV/drho_j   = c dD_j / D - 1/2 sum_{i in j} F_ii,            dD_j = lambda_j b'S_j b,
+    d2 log|A|   = -sum_{i in j, k in m} P_ik P_ki  (j != m),
+                  sum_{i in j} [(P F)_ii + sum_{k not in j} P_ik P_ki]  (j = m),
+
+each a sum of terms that vanish as lambda_j -> infinity instead of a difference of
+numbers near rank_j.
 """
 
 from __future__ import annotations
@@ -16,24 +29,64 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import qr
 
-from .blocks import CrossProducts
 from .optimize import RHO_BOUND, newton_minimize
+from .reparam import PenaltyBlock, Reparametrization, basis_map, total_penalty
+from .stable import PenalizedFactor, psd_sqrt
+
+__all__ = ["GaussianREML", "PenaltyBlock", "Posterior", "QRStats", "REMLFit", "fit_reml",
+           "initial_rho", "total_penalty"]
 
 
 @dataclass
-class PenaltyBlock:
-    """One smoothing parameter: S_j acting on coefficients ``cols``."""
+class QRStats:
+    """R_aug = qr([sqrt(W) X_c, sqrt(W) y]): R'R = X_c'WX_c, f = Q'sqrt(W)y and
+    r2 = the residual sum of squares of the unpenalized least-squares fit."""
 
-    cols: slice
-    S: np.ndarray
-    rank: int
+    R: np.ndarray
+    f: np.ndarray
+    r2: float
+    n: int
+    shift: np.ndarray  # centring m: X_c = X - 1 m'
+    max_row_abs_sum: np.ndarray  # per term ||X_term||_inf of the uncentred X
 
-    @property
-    def log_pdet(self) -> float:
-        vals = np.linalg.eigvalsh(self.S)[::-1][: self.rank]
-        return float(np.log(vals).sum())
+    @classmethod
+    def from_augmented(cls, R_aug: np.ndarray, n: int, shift, rowmax) -> QRStats:
+        p = R_aug.shape[1] - 1
+        if R_aug.shape[0] < p + 1:
+            R_aug = np.vstack([R_aug, np.zeros((p + 1 - R_aug.shape[0], p + 1))])
+        return cls(R_aug[:p, :p], R_aug[:p, p], float(R_aug[p, p] ** 2), n,
+                   np.asarray(shift, dtype=float), np.asarray(rowmax))
+
+    @classmethod
+    def from_gram(cls, G: np.ndarray, b: np.ndarray, yty: float, n: int) -> QRStats:
+        """From cross-products (working models of PQL): a square root of the augmented
+        Gram matrix, made triangular by QR."""
+        Z = np.block([[G, b[:, None]], [b[None, :], np.array([[yty]])]])
+        R_aug = qr(psd_sqrt(Z).T, mode="r")[0]
+        return cls.from_augmented(R_aug, n, np.zeros(len(b)), np.zeros(0))
+
+
+@dataclass
+class Posterior:
+    """What a fit reports, in the original coefficient basis."""
+
+    beta: np.ndarray
+    A_inv: np.ndarray  # (X'WX + S)^{-1}
+    F: np.ndarray  # A^{-1} X'WX
+    edf: np.ndarray  # per smoothing parameter: sum of F_ii over its block
+
+
+def posterior(fac: PenalizedFactor, beta_r: np.ndarray, shift: np.ndarray,
+              blocks: list[PenaltyBlock]) -> Posterior:
+    """Map a working-basis solution back to the original coefficients (b = B b_r)."""
+    B, B_inv = basis_map(shift, fac.rp)
+    A_inv = B @ fac.inverse() @ B.T
+    F = B @ fac.F() @ B_inv
+    Fd = np.diag(fac.F_scaled())
+    edf = np.array([Fd[blk.cols].sum() for blk in blocks])
+    return Posterior(B @ beta_r, 0.5 * (A_inv + A_inv.T), F, edf)
 
 
 @dataclass
@@ -42,88 +95,79 @@ class REMLFit:
     rho: np.ndarray
     scale: float
     reml: float
-    A_inv: np.ndarray  # (X'X + S_lambda)^{-1}
+    post: Posterior
     penalized_rss: float
+    rss: float  # ||sqrt(W)(y - X b)||^2
     n_iter: int
     converged: bool
     gradient: np.ndarray
 
 
-def total_penalty(blocks: list[PenaltyBlock], rho: np.ndarray, p: int) -> np.ndarray:
-    S = np.zeros((p, p))
-    for blk, r in zip(blocks, rho, strict=True):
-        S[blk.cols, blk.cols] += np.exp(r) * blk.S
-    return S
-
-
 class GaussianREML:
-    """REML score, gradient and Hessian in rho for fixed cross-products."""
+    """REML score, gradient and Hessian in rho for a fixed QR factor."""
 
-    def __init__(self, cp: CrossProducts, blocks: list[PenaltyBlock], log_weight_sum=0.0):
-        self.cp, self.blocks = cp, blocks
+    def __init__(self, qrs: QRStats, blocks: list[PenaltyBlock], log_weight_sum=0.0):
+        self.qrs, self.blocks = qrs, blocks
         self.log_weight_sum = log_weight_sum  # prior weights: ls gains + 1/2 sum log w
-        self.p = cp.XtX.shape[0]
+        self.p = qrs.R.shape[1]
+        self.rp = Reparametrization.from_blocks(blocks, self.p)
         self.null_dim = self.p - sum(b.rank for b in blocks)  # M_p
-        self.c = 0.5 * (cp.n - self.null_dim)
+        self.c = 0.5 * (qrs.n - self.null_dim)
         if self.c <= 0:
             raise ValueError(
-                f"too few observations ({cp.n}) for {self.null_dim} unpenalized coefficients"
+                f"too few observations ({qrs.n}) for {self.null_dim} unpenalized coefficients"
             )
-        self._log_pdet = np.array([b.log_pdet for b in blocks])
-        self._rank = np.array([b.rank for b in blocks], dtype=float)
+        self._floor = np.finfo(float).eps * max(float(qrs.f @ qrs.f) + qrs.r2, 1e-300)
 
     def solve(self, rho: np.ndarray):
-        A = self.cp.XtX + total_penalty(self.blocks, rho, self.p)
-        factor = cho_factor(A, lower=True)
-        beta = cho_solve(factor, self.cp.Xty)
-        D = self.cp.yty - beta @ self.cp.Xty
+        fac = PenalizedFactor(self.rp, rho, R=self.qrs.R)
+        beta_r = fac.least_squares(self.qrs.f)
+        resid = self.qrs.f - (self.qrs.R @ self.rp.T) @ beta_r
+        D = float(resid @ resid + self.qrs.r2 + np.sum(fac.lam_d * beta_r**2))
         # exact interpolation: keep D (and D^2 in the Hessian) away from 0 and underflow
-        D = max(D, np.finfo(float).eps * max(self.cp.yty, 1.0))
-        logdet_A = 2.0 * np.log(np.diag(factor[0])).sum()
-        return factor, beta, D, logdet_A
+        return fac, beta_r, max(D, self._floor)
 
     def score(self, rho: np.ndarray) -> float:
-        _, _, D, logdet_A = self.solve(rho)
-        return self._score(rho, D, logdet_A)
+        fac, _, D = self.solve(rho)
+        return self._score(fac, D)
 
-    def _score(self, rho, D, logdet_A) -> float:
+    def _score(self, fac, D) -> float:
         n_eff = 2.0 * self.c
-        log_S = float(self._rank @ rho + self._log_pdet.sum())
-        return (self.c * (1.0 + np.log(2.0 * np.pi * D / n_eff)) + 0.5 * logdet_A - 0.5 * log_S
+        return (self.c * (1.0 + np.log(2.0 * np.pi * D / n_eff)) + 0.5 * fac.logdet_rel
                 - 0.5 * self.log_weight_sum)
 
     def derivatives(self, rho: np.ndarray):
-        """Score, gradient and Hessian at rho (exact)."""
-        factor, beta, D, logdet_A = self.solve(rho)
-        A_inv = cho_solve(factor, np.eye(self.p))
-        lam = np.exp(rho)
-        k = len(self.blocks)
-        G = []  # G_j = A^{-1}[:, cols_j] S_j   (p x p_j)
-        b = []  # S_j beta_j
-        v = []  # A^{-1}[:, cols_j] S_j beta_j = -d beta / d rho_j / lambda_j
-        tr = np.empty(k)
-        q = np.empty(k)
-        for j, blk in enumerate(self.blocks):
-            Gj = A_inv[:, blk.cols] @ blk.S
-            bj = blk.S @ beta[blk.cols]
-            G.append(Gj)
-            b.append(bj)
-            v.append(A_inv[:, blk.cols] @ bj)
-            tr[j] = np.trace(Gj[blk.cols])
-            q[j] = beta[blk.cols] @ bj
-        dD = lam * q
-        grad = self.c * dD / D + 0.5 * lam * tr - 0.5 * self._rank
-        hess = np.empty((k, k))
-        for j, bj_blk in enumerate(self.blocks):
-            for m, bm_blk in enumerate(self.blocks[: j + 1]):
-                tr_jm = np.sum(G[j][bm_blk.cols] * G[m][bj_blk.cols].T)
-                d2D = -2.0 * lam[j] * lam[m] * (b[j] @ v[m][bj_blk.cols])
-                d2logA = -lam[j] * lam[m] * tr_jm
-                if j == m:
-                    d2D += dD[j]
-                    d2logA += lam[j] * tr[j]
-                hess[j, m] = hess[m, j] = self.c * (d2D / D - dD[j] * dD[m] / D**2) + 0.5 * d2logA
-        return self._score(rho, D, logdet_A), grad, hess, beta, D, A_inv
+        """Score, gradient, Hessian at rho (exact), and (factor, b_r, D)."""
+        fac, beta_r, D = self.solve(rho)
+        rp = self.rp
+        sv = fac.lam_d * beta_r  # S_lambda b (working basis)
+        dD = rp.block_sums(beta_r * sv)
+        Fs, Ps = fac.F_scaled(), fac.P_scaled()
+        grad = self.c * dD / D - 0.5 * rp.block_sums(np.diag(Fs))
+        ind = rp.indicator()
+        Z = fac.Rinv.T @ (fac.c[:, None] * (ind * sv[:, None]))  # s_j'A^{-1}s_m = Z_j'Z_m
+        d2D = np.diag(dD) - 2.0 * Z.T @ Z
+        hess = self.c * (d2D / D - np.outer(dD, dD) / D**2) + 0.5 * logdet_hessian(rp, Fs, Ps)
+        return self._score(fac, D), grad, hess, (fac, beta_r, D)
+
+
+def logdet_hessian(rp: Reparametrization, Fs: np.ndarray, Ps: np.ndarray) -> np.ndarray:
+    """d2 log|A| / drho drho' from F~ and P~ without cancellation (module docstring)."""
+    ind = rp.indicator()
+    E = Ps * Ps.T
+    H = -(ind.T @ E @ ind)
+    same = rp.owner[:, None] == rp.owner[None, :]
+    E_off = np.where(same, 0.0, E)
+    diag = rp.block_sums(np.einsum("ij,ji->i", Ps, Fs)) + ind.T @ E_off.sum(axis=1)
+    H[np.diag_indices_from(H)] = diag
+    return H
+
+
+def limit_excess(fac: PenalizedFactor) -> tuple[np.ndarray, np.ndarray]:
+    """Per smoothing parameter: (edf above the fully penalized limit, edf below the
+    unpenalized limit) = (sum F_ii, sum P_ii) over its penalized columns."""
+    rp = fac.rp
+    return rp.block_sums(np.diag(fac.F_scaled())), rp.block_sums(np.diag(fac.P_scaled()))
 
 
 def initial_rho(XtX: np.ndarray, blocks: list[PenaltyBlock]) -> np.ndarray:
@@ -138,28 +182,35 @@ def initial_rho(XtX: np.ndarray, blocks: list[PenaltyBlock]) -> np.ndarray:
 
 
 def fit_reml(
-    cp: CrossProducts,
+    qrs: QRStats,
     blocks: list[PenaltyBlock],
     sp: np.ndarray | None = None,
     log_weight_sum: float = 0.0,
     quiet: bool = False,
 ) -> REMLFit:
     """Minimise the REML score over rho (Newton, exact Hessian); ``sp`` fixes lambda."""
-    crit = GaussianREML(cp, blocks, log_weight_sum)
-
-    def derivatives(rho):
-        value, grad, hess, beta, D, A_inv = crit.derivatives(rho)
-        return value, grad, hess, (beta, D, A_inv)
-
+    crit = GaussianREML(qrs, blocks, log_weight_sum)
     if sp is not None or not blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if blocks else np.zeros(0)
-        value, grad, _, (beta, D, A_inv) = derivatives(rho)
-        return _result(crit, rho, value, grad, beta, D, A_inv, 0, True)
-    res = newton_minimize(derivatives, crit.score, initial_rho(cp.XtX, blocks), quiet=quiet)
-    beta, D, A_inv = res.payload
-    return _result(crit, res.rho, res.score, res.grad, beta, D, A_inv, res.n_iter, res.converged)
-
-
-def _result(crit, rho, score, grad, beta, D, A_inv, it, converged) -> REMLFit:
+        value, grad, _, payload = crit.derivatives(rho)
+        n_iter, converged = 0, True
+    else:
+        R_orig = qrs.R @ _centring(qrs.shift)  # X = X_c M^{-1}: start from X'X as mgcv
+        XtX = R_orig.T @ R_orig
+        res = newton_minimize(crit.derivatives, crit.score, initial_rho(XtX, blocks),
+                              quiet=quiet, limits=lambda pl: limit_excess(pl[0]))
+        rho, value, grad, payload = res.rho, res.score, res.grad, res.payload
+        n_iter, converged = res.n_iter, res.converged
+    fac, beta_r, D = payload
+    post = posterior(fac, beta_r, qrs.shift, blocks)
     scale = D / (2.0 * crit.c)
-    return REMLFit(beta, rho, scale, score, A_inv, D, it, converged, grad)
+    resid = qrs.f - (qrs.R @ crit.rp.T) @ beta_r
+    rss = float(resid @ resid + qrs.r2)
+    return REMLFit(post.beta, rho, scale, value, post, D, rss, n_iter, converged, grad)
+
+
+def _centring(m: np.ndarray) -> np.ndarray:
+    """M^{-1} = I + e_0 m' (X = X_c M^{-1})."""
+    M_inv = np.eye(len(m))
+    M_inv[0] += m
+    return M_inv

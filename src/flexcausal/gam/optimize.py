@@ -1,9 +1,21 @@
 """Newton's method on log smoothing parameters, shared by the Gaussian and GLM fits.
 
-The Hessian is made positive definite by taking absolute eigenvalues (Wood 2017,
-Sec. 6.2.1, as mgcv ``newton``), steps are capped at 5 in rho and halved until the
-score decreases; parameters at the +-RHO_BOUND box with the gradient pushing outwards
-are frozen (a term fully penalized, or not at all).
+As mgcv ``newton`` (Wood 2011, Sec. 3.3; Wood 2017, Sec. 6.2.1): the Hessian is made
+positive definite by taking absolute eigenvalues, steps are capped at 5 in rho and
+halved until the score decreases. Convergence as mgcv decides it:
+
+* converged when every free gradient entry is below ``tol * (1 + |V|)``, or when a step
+  no longer changes the score beyond round-off while the gradient is below mgcv's own
+  ``conv.tol = 1e-6`` level (the score is as flat as float64 can tell);
+* a smoothing parameter whose term is at a limit, with the score still falling towards
+  it, is held where it is: at the fully penalized end when its edf exceeds the limit by
+  less than ``EDF_TOL`` (mgcv likewise stops moving such sp), at the unpenalized end
+  when the penalty removes less than ``EDF_TOL`` edf; or at the |rho| = RHO_BOUND box;
+* after convergence a parameter within 1e-2 edf of a limit, with the score falling
+  towards it, is carried on until its edf is within ``EDF_TOL`` of the limit;
+* a line search that cannot lower the score, or the iteration limit, ends the search
+  as *not converged* unless the gradient is already at the 1e-6 level, with a warning
+  that says what to do.
 """
 
 from __future__ import annotations
@@ -14,7 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RHO_BOUND = 35.0  # |log lambda| cap: beyond it a term is fully (un)penalized in float64
+RHO_BOUND = 35.0  # |log lambda| safety box (terms at a limit are held well inside it)
+EDF_TOL = 1e-6  # edf distance from a limit at which a smoothing parameter is held
+LOOSE_TOL = 1e-6  # mgcv newton conv.tol: gradient level accepted when round-off limits
 
 
 @dataclass
@@ -25,6 +39,37 @@ class NewtonResult:
     payload: object
     n_iter: int
     converged: bool
+    at_limit: np.ndarray  # +1 held fully penalized, -1 held unpenalized, 0 free
+
+
+def _held(rho, grad, payload, limits) -> np.ndarray:
+    state = np.zeros(len(rho), dtype=int)
+    state[(rho >= RHO_BOUND) & (grad <= 0)] = 1
+    state[(rho <= -RHO_BOUND) & (grad >= 0)] = -1
+    if limits is not None:
+        hi, lo = limits(payload)
+        state[(hi < EDF_TOL) & (grad <= 0)] = 1
+        state[(lo < EDF_TOL) & (grad >= 0)] = -1
+    return state
+
+
+def _settle_at_limits(derivatives, score, rho, value, grad, payload, limits):
+    """Carry a parameter whose term is nearly at a limit (within 1e-2 edf) on to within
+    EDF_TOL of it, as long as the score does not rise: the gradient test alone can stop
+    on the flat approach to sp = infinity (or 0) with edf still 1e-4 off its limit."""
+    for j in range(len(rho)):
+        hi, lo = limits(payload)
+        for direction, excess in ((1.0, hi), (-1.0, lo)):
+            if not (direction * grad[j] <= 0 and EDF_TOL <= excess[j] < 1e-2):
+                continue
+            while EDF_TOL <= limits(payload)[0 if direction > 0 else 1][j]:
+                trial = rho.copy()
+                trial[j] = np.clip(trial[j] + 2.0 * direction, -RHO_BOUND, RHO_BOUND)
+                if trial[j] == rho[j] or score(trial) > value + 1e-12 * (1.0 + abs(value)):
+                    break
+                rho = trial
+                value, grad, _, payload = derivatives(rho)
+    return rho, value, grad, payload
 
 
 def newton_minimize(
@@ -35,14 +80,22 @@ def newton_minimize(
     tol: float = 1e-9,
     what: str = "REML",
     quiet: bool = False,
+    limits: Callable[[object], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> NewtonResult:
-    """Minimise ``score`` given ``derivatives(rho) -> (score, grad, hess, payload)``."""
+    """Minimise ``score`` given ``derivatives(rho) -> (score, grad, hess, payload)``.
+
+    ``limits(payload) -> (hi, lo)``: per parameter, the edf above its fully penalized
+    limit and below its unpenalized limit (see module docstring).
+    """
+    rho = np.asarray(rho, dtype=float)
     value, grad, hess, payload = derivatives(rho)
-    converged, it = False, 0
+    converged, it, reason = False, 0, f"no convergence in {max_iter} iterations"
+    held = _held(rho, grad, payload, limits)
     while it < max_iter:
         it += 1
-        active = ~(((rho >= RHO_BOUND) & (grad < 0)) | ((rho <= -RHO_BOUND) & (grad > 0)))
-        if np.all(np.abs(grad[active]) < tol * (1.0 + abs(value))):
+        active = held == 0
+        gmax = np.max(np.abs(grad[active]), initial=0.0)
+        if gmax < tol * (1.0 + abs(value)):
             converged = True
             break
         vals, vecs = np.linalg.eigh(hess[np.ix_(active, active)])
@@ -50,25 +103,37 @@ def newton_minimize(
         step = np.zeros_like(rho)
         step[active] = -vecs @ ((vecs.T @ grad[active]) / vals)
         step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-300))
-        for _ in range(60):
+        for _ in range(40):  # down to 5 * 2^-40: smaller steps cannot be told from noise
             trial = np.clip(rho + step, -RHO_BOUND, RHO_BOUND)
-            if score(trial) <= value + 1e-12 * abs(value):
+            if score(trial) < value + 1e-14 * (1.0 + abs(value)):
                 break
             step *= 0.5
         else:
-            converged = np.max(np.abs(step)) < 1e-10
+            converged = gmax < LOOSE_TOL * (1.0 + abs(value))
+            reason = "the line search could not lower the score"
             break
-        moved = np.max(np.abs(trial - rho))
+        old = value
         rho = trial
         value, grad, hess, payload = derivatives(rho)
-        if moved < 1e-12:
-            converged = True
+        held = _held(rho, grad, payload, limits)
+        gmax = np.max(np.abs(grad[held == 0]), initial=0.0)
+        if abs(old - value) <= 1e-13 * (1.0 + abs(value)) and gmax < LOOSE_TOL * (
+            1.0 + abs(value)
+        ):
+            converged = True  # flat to round-off: the score cannot tell sp apart
             break
+    if converged and limits is not None:
+        rho, value, grad, payload = _settle_at_limits(derivatives, score, rho, value, grad,
+                                                      payload, limits)
+        held = _held(rho, grad, payload, limits)
     if not converged and not quiet:
+        free = np.abs(grad[held == 0])
         warnings.warn(
-            f"{what} Newton did not converge in {it} iterations (|gradient| = "
-            f"{np.abs(grad).max():.2e}); results may be inaccurate",
+            f"{what} smoothing-parameter search did not converge ({reason}; largest "
+            f"|gradient| {free.max(initial=0.0):.2e}). The estimates may be inaccurate: look "
+            "for terms that duplicate each other, rescale covariates, or fix the smoothing "
+            "parameters with sp=.",
             RuntimeWarning,
             stacklevel=3,
         )
-    return NewtonResult(rho, value, grad, payload, it, converged)
+    return NewtonResult(rho, value, grad, payload, it, converged, held)

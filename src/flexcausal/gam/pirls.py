@@ -20,14 +20,15 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg import LinAlgError
 from scipy.optimize import minimize_scalar
 
-from .blocks import CrossProducts
 from .design import Design
 from .families import Family
-from .fit import PenaltyBlock, fit_reml, initial_rho, total_penalty
+from .fit import Posterior, QRStats, fit_reml, initial_rho, limit_excess, posterior
 from .optimize import newton_minimize
+from .reparam import PenaltyBlock, Reparametrization
+from .stable import PenalizedFactor
 
 
 @dataclass
@@ -40,12 +41,16 @@ class PIRLSState:
     W: np.ndarray  # Newton working weights at beta
     n_iter: int
     converged: bool
-    gram: np.ndarray  # X'WX at beta
-    factor: tuple  # Cholesky factor of X'WX + S
+    gram: np.ndarray  # X_c'WX_c at beta
+    factor: PenalizedFactor  # of X_c'WX_c + S_lambda (stable.py)
 
 
 class GLMProblem:
-    """y, prior weights, offset and the model matrix (a ``design.Design``) for one family."""
+    """y, prior weights, offset and the model matrix (a ``design.Design``) for one family.
+
+    Coefficients live in the centred basis of the design (b_c, X_c b_c = X b); penalties
+    are applied through the diagonal-penalty basis b_c = T b_r (reparam.py).
+    """
 
     def __init__(self, X: Design, y, weights, offset, family: Family,
                  blocks: list[PenaltyBlock]):
@@ -53,8 +58,7 @@ class GLMProblem:
         self.family, self.blocks = family, blocks
         self.p = X.p
         self.null_dim = self.p - sum(b.rank for b in blocks)
-        self._log_pdet = sum(b.log_pdet for b in blocks)
-        self._rank = np.array([b.rank for b in blocks], dtype=float)
+        self.rp = Reparametrization.from_blocks(blocks, self.p)
         self._beta = None  # warm start
         self._cache = None  # (rho, PIRLSState) of the last PIRLS
 
@@ -84,11 +88,30 @@ class GLMProblem:
         return float(np.sum(self.family.dev_resids(self.y, mu, self.w)))
 
     # ------------------------------------------------------------------ PIRLS
-    def pirls(self, S: np.ndarray, max_iter: int = 200) -> PIRLSState:
+    def penalty(self, beta: np.ndarray, rho: np.ndarray) -> float:
+        """b'S_lambda b = sum l_i (T'b)_i^2 (working basis: no large cancellations)."""
+        return float(np.sum(self.rp.lam_d(rho) * (self.rp.T.T @ beta) ** 2))
+
+    def _factor(self, eta: np.ndarray, rho: np.ndarray):
+        """Working weights, response, X'WX and its penalized factor (Newton, else Fisher)."""
+        W, z = self.working(eta)
+        gram = self.X.gram(W)
+        try:
+            return W, z, gram, PenalizedFactor(self.rp, rho, G=gram), True
+        except LinAlgError:  # indefinite Newton Hessian: Fisher step instead
+            W, z = self.working(eta, newton=False)
+            gram = self.X.gram(W)
+            return W, z, gram, PenalizedFactor(self.rp, rho, G=gram), False
+
+    def pirls(self, rho: np.ndarray, max_iter: int = 100) -> PIRLSState:
         """Newton PIRLS from the warm start; stops when the Newton step is negligible.
 
-        At convergence the returned weights, X'WX and its Cholesky factor are those at
-        the returned beta, so LAML reuses them without another pass over the rows.
+        Convergence: the step is below 1e-9 (1 + max|b|), or the penalized deviance no
+        longer changes beyond round-off. A step that cannot lower the penalized deviance
+        after 40 halvings ends the loop (converged only if the last change was already at
+        round-off), so a stalled fit stops at once with a warning instead of running to
+        ``max_iter``. At the end the weights, X'WX and factor are those at the returned
+        beta, so LAML reuses them without another pass over the rows.
         """
         fam = self.family
         if self._beta is None:
@@ -98,46 +121,51 @@ class GLMProblem:
             beta = self._beta
             eta = self.X.dot(beta) + self.offset
         mu = fam.link.inverse(eta)
-        pdev = np.inf if beta is None else self.deviance(mu) + beta @ S @ beta
-        converged = False
+        pdev = np.inf if beta is None else self.deviance(mu) + self.penalty(beta, rho)
+        converged, stalled, change = False, False, np.inf
+        T = self.rp.T
         for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
-            W, z = self.working(eta)
-            gram = self.X.gram(W)
-            try:
-                factor = cho_factor(gram + S, lower=True)
-                newton = True
-            except LinAlgError:  # indefinite Newton Hessian: Fisher step instead
-                W, z = self.working(eta, newton=False)
-                gram = self.X.gram(W)
-                factor = cho_factor(gram + S, lower=True)
-                newton = False
-            new = cho_solve(factor, self.X.tdot(W * z))
+            W, z, gram, fac, newton = self._factor(eta, rho)
+            new = T @ fac.solve(T.T @ self.X.tdot(W * z))
             if beta is not None and newton:
-                if np.max(np.abs(new - beta)) < 1e-9 * (1.0 + np.max(np.abs(beta))):
+                step = np.max(np.abs(new - beta))
+                if step < 1e-9 * (1.0 + np.max(np.abs(beta))) or change <= 1e-13 * abs(pdev):
                     converged = True
                     break
             for _ in range(40):  # step halving on the penalized deviance
                 eta_new = self.X.dot(new) + self.offset
                 mu_new = fam.link.inverse(eta_new)
                 if fam.valid_mu(mu_new):
-                    pdev_new = self.deviance(mu_new) + new @ S @ new
+                    pdev_new = self.deviance(mu_new) + self.penalty(new, rho)
                     if pdev_new <= pdev + 1e-12 * abs(pdev_new):
                         break
                 if beta is None:
                     beta = np.zeros_like(new)
                 new = 0.5 * (new + beta)
+            else:
+                stalled = True
+                converged = change <= 1e-8 * abs(pdev)
+                break
+            change = abs(pdev - pdev_new) if np.isfinite(pdev) else np.inf
             beta, eta, mu, pdev = new, eta_new, mu_new, pdev_new
         if not converged:
+            what = ("could not lower the penalized deviance" if stalled
+                    else f"did not converge after {it} iterations")
             warnings.warn(
-                f"penalized IRLS did not converge after {it} iterations; "
-                "results may be inaccurate",
+                f"penalized IRLS {what}; results may be inaccurate. Check for covariates "
+                "that separate the outcome perfectly, extreme outliers, or a link that "
+                "does not suit the data.",
                 RuntimeWarning,
                 stacklevel=4,
             )
+        if not (converged or stalled):
+            # ran out of iterations after a step: the weights and factor must belong to
+            # the returned beta
+            W, z, gram, fac, newton = self._factor(eta, rho)
         self._beta = beta
         dev = self.deviance(mu)
-        return PIRLSState(beta, eta, mu, dev, float(beta @ S @ beta), W, it, converged, gram,
-                          factor)
+        return PIRLSState(beta, eta, mu, dev, self.penalty(beta, rho), W, it, converged, gram,
+                          fac)
 
     # ------------------------------------------------------------------- LAML
     def profile_scale(self, Dp: float) -> float:
@@ -161,36 +189,36 @@ class GLMProblem:
         """PIRLS at rho, reusing the last state when rho is unchanged."""
         if self._cache is not None and np.array_equal(self._cache[0], rho):
             return self._cache[1]
-        st = self.pirls(total_penalty(self.blocks, rho, self.p))
+        st = self.pirls(rho)
         self._cache = (rho.copy(), st)
         return st
 
     def laml(self, rho: np.ndarray, gradient: bool = True):
+        """LAML at rho and its exact gradient (see module docstring), with
+        1/2 log|H| - 1/2 log|S|_+ and dlog|H|/drho_j - rank_j = -sum_{i in j} F_ii
+        evaluated without cancellation (stable.py)."""
         st = self.state_at(rho)
-        factor = st.factor
-        logdet_H = 2.0 * np.log(np.diag(factor[0])).sum()
+        fac = st.factor
         Dp = st.deviance + st.penalty
         phi = self.profile_scale(Dp)
-        log_S = float(self._rank @ rho + self._log_pdet)
         value = (Dp / (2 * phi) - self.family.saturated_loglik(self.y, self.w, phi)
-                 + 0.5 * logdet_H - 0.5 * log_S - 0.5 * self.null_dim * np.log(2 * np.pi * phi))
+                 + 0.5 * fac.logdet_rel - 0.5 * self.null_dim * np.log(2 * np.pi * phi))
         if not gradient:
-            return value, None, st, phi, factor
-        H_inv = cho_solve(factor, np.eye(self.p))
-        u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(H_inv))
-        lam = np.exp(rho)
-        grad = np.empty(len(self.blocks))
-        for j, blk in enumerate(self.blocks):
-            Sb = blk.S @ st.beta[blk.cols]
-            dbeta = -lam[j] * (H_inv[:, blk.cols] @ Sb)
-            tr = np.sum(H_inv[blk.cols, blk.cols] * blk.S)
-            grad[j] = (lam[j] * (st.beta[blk.cols] @ Sb) / (2 * phi) + 0.5 * lam[j] * tr
-                       + 0.5 * u @ dbeta - 0.5 * self._rank[j])
-        return value, grad, st, phi, (factor, H_inv)
+            return value, None, st, phi
+        rp, T = self.rp, self.rp.T
+        u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(T @ fac.inverse_sqrt()))
+        beta_r = T.T @ st.beta
+        sv = fac.lam_d * beta_r
+        dD = rp.block_sums(beta_r * sv)
+        trF = rp.block_sums(np.diag(fac.F_scaled()))
+        ind = rp.indicator()
+        dbeta = -(T @ fac.solve(ind * sv[:, None]))  # d b_c / d rho_j, columns j
+        grad = dD / (2 * phi) - 0.5 * trF + 0.5 * (u @ dbeta)
+        return value, grad, st, phi
 
     def derivatives(self, rho: np.ndarray, h: float = 1e-5):
         """LAML, exact gradient, and a forward-difference Hessian of that gradient."""
-        value, grad, st, phi, (factor, H_inv) = self.laml(rho)
+        value, grad, st, phi = self.laml(rho)
         k = len(rho)
         hess = np.empty((k, k))
         for j in range(k):
@@ -198,7 +226,8 @@ class GLMProblem:
             e[j] = h
             hess[j] = (self.laml(rho + e)[1] - grad) / h
             self._beta = st.beta
-        return value, grad, 0.5 * (hess + hess.T), (st, phi, H_inv)
+        self._cache = (rho.copy(), st)
+        return value, grad, 0.5 * (hess + hess.T), (st, phi)
 
     def score(self, rho: np.ndarray) -> float:
         return self.laml(rho, gradient=False)[0]
@@ -214,9 +243,9 @@ class GLMProblem:
             st = self.state_at(rho)
             W, z = self.working(st.eta, newton=False)
             gram = st.gram if self.family.canonical else self.X.gram(W)
-            cp = CrossProducts(gram, self.X.tdot(W * z), float(np.sum(W * z * z)),
-                               int(np.sum(self.w > 0)), np.zeros(0))
-            new = fit_reml(cp, self.blocks, quiet=True).rho
+            qrs = QRStats.from_gram(gram, self.X.tdot(W * z), float(np.sum(W * z * z)),
+                                    int(np.sum(self.w > 0)))
+            new = fit_reml(qrs, self.blocks, quiet=True).rho
             if np.max(np.abs(new - rho)) < 0.05:
                 return new
             rho = new
@@ -229,8 +258,7 @@ class GLMFit:
     rho: np.ndarray
     scale: float
     reml: float
-    H_inv: np.ndarray  # (X'WX + S)^{-1}, W Fisher weights at the optimum
-    XtWX: np.ndarray
+    post: Posterior  # Vp / phi, F and edf with Fisher weights at the optimum (mgcv)
     W: np.ndarray
     state: PIRLSState
     n_iter: int
@@ -242,7 +270,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
     """Minimise LAML over rho (Newton on a difference Hessian of the exact gradient)."""
     if sp is not None or not problem.blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if problem.blocks else np.zeros(0)
-        value, _, st, phi, (factor, H_inv) = problem.laml(rho)
+        value, _, st, phi = problem.laml(rho, gradient=False)
         n_iter, converged = 0, st.converged
     else:
         fam = problem.family
@@ -250,21 +278,22 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         W0, _ = problem.working(eta0, newton=False)  # mgcv initial.sp: weights at mustart
         rho0 = initial_rho(problem.X.gram(W0), problem.blocks)
         rho0 = problem.pql_start(rho0)
-        res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8, what="LAML")
+        res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8, what="LAML",
+                              limits=lambda pl: limit_excess(pl[0].factor))
         rho, value = res.rho, res.score
-        st, phi, H_inv = res.payload
+        st, phi = problem.state_at(rho), res.payload[1]
         n_iter, converged = res.n_iter, res.converged and st.converged
     # mgcv post-processing: Vp and edf use Fisher weights at the final mu (the same as
     # Newton's for canonical links), and an estimated scale is reported as Pearson's.
     W, _ = problem.working(st.eta, newton=False)
-    XtWX = st.gram if problem.family.canonical else problem.X.gram(W)
-    S = total_penalty(problem.blocks, rho, problem.p)
-    H_inv = cho_solve(cho_factor(XtWX + S, lower=True), np.eye(problem.p))
+    gram = st.gram if problem.family.canonical else problem.X.gram(W)
+    fac = PenalizedFactor(problem.rp, rho, G=gram)
+    post = posterior(fac, problem.rp.T.T @ st.beta, problem.X.shift, problem.blocks)
     reml_scale = phi
     if not problem.family.scale_known:
-        edf = float(np.sum(H_inv * XtWX))
+        edf = float(np.trace(post.F))
         mu = st.mu
         pearson = problem.w * (problem.y - mu) ** 2 / problem.family.variance(mu)
         phi = float(pearson.sum() / (np.sum(problem.w > 0) - edf))
-    return GLMFit(st.beta, rho, phi, float(value), H_inv, XtWX, W, st, n_iter, converged,
+    return GLMFit(post.beta, rho, phi, float(value), post, W, st, n_iter, converged,
                   reml_scale)

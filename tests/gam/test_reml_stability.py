@@ -1,0 +1,238 @@
+"""The REML/LAML core at the edges: properties that hold in exact arithmetic.
+
+For every smoothing parameter, over a grid from 1e-8 to 1e20 (others at the optimum):
+its term's edf never increases with sp and never drops below the dimension of the
+penalty's null space; the score has no reversals beyond round-off (it falls, then
+rises, and settles to a limit at the ends). Plus invariances (a covariate with mean
+1e8, the scale of y), held limits, and the convergence report of the Newton search.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import flexcausal as fc
+from flexcausal.gam.model import GAM
+from flexcausal.gam.optimize import EDF_TOL, newton_minimize
+
+from .golden import case_frames, golden, with_indices
+
+GRID = 10.0 ** np.arange(-8, 21, 2)
+
+
+def _data(seed: int, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "x1": rng.normal(size=n), "x2": rng.normal(size=n), "x3": rng.uniform(size=n),
+        "z": rng.normal(size=n), "g": rng.choice([f"g{i}" for i in range(8)], size=n),
+    })
+    df["y"] = (np.sin(df.x1) + 0.3 * df.x2**2 + 0.5 * df.x3 + 0.2 * df.z
+               + rng.normal(0, 0.5, n))
+    df["c"] = rng.poisson(np.exp(0.3 + 0.5 * np.sin(df.x1)))
+    df["b"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-np.sin(2 * df.x1)))).astype(float)
+    return df
+
+
+RANDOM_MODELS = [
+    ("y ~ s(x3, k=10) + krls(x1, x2, size=30)", "gaussian", 0),
+    ("y ~ s(x1) + krls(x2, x3, size=30)", "gaussian", 1),
+    ("y ~ z + s(x1, k=8) + s(x3, k=6) + re(g)", "gaussian", 2),
+    ("y ~ krls(x1, x2, x3, size=25) + re(g)", "gaussian", 3),
+    ("c ~ s(x1, k=8) + re(g)", "poisson", 4),
+    ("b ~ z + s(x1, k=8) + krls(x2, x3, size=20)", "binomial", 5),
+]
+
+
+def _null_dims(model) -> dict[str, int]:
+    return {t.label: t.n_coef - t.penalty_rank for t in model.terms if t.penalty is not None}
+
+
+def _check_sp_path(formula, data, family, sp_opt, null_dims):
+    """edf non-increasing and >= null dim along each sp; score without reversals."""
+    for j, label in enumerate(sp_opt.index):
+        edf, score = [], []
+        for value in GRID:
+            sp = sp_opt.to_numpy().copy()
+            sp[j] = value
+            fit = fc.gam(formula, data, family=family, sp=sp)
+            edf.append(fit.edf_[label])
+            score.append(fit.reml_)
+        edf, score = np.array(edf), np.array(score)
+        assert np.all(np.diff(edf) <= 1e-9 * np.maximum(edf[:-1], 1.0)), (label, edf)
+        assert np.all(edf >= null_dims[label] - 1e-9), (label, edf)
+        # unimodal along the path up to round-off: the score falls, then rises
+        tol = 1e-10 * (1.0 + np.abs(score).max())
+        d = np.diff(score)
+        turn = np.argmax(d > tol) if np.any(d > tol) else len(d)
+        assert np.all(d[turn:] >= -tol), (label, score)
+        # the limits are reached smoothly: the last steps change the score ever less
+        assert abs(score[-1] - score[-2]) <= abs(score[-3] - score[-4]) + tol, (label, score)
+
+
+@pytest.mark.parametrize("formula,family,seed", RANDOM_MODELS,
+                         ids=[m[0].split("~")[1].strip() for m in RANDOM_MODELS])
+def test_edf_and_score_along_sp_paths(formula, family, seed):
+    data = _data(seed)
+    fit = fc.gam(formula, data, family=family)
+    _check_sp_path(formula, data, family, fit.sp_, _null_dims(fit))
+
+
+@pytest.mark.parametrize("name", sorted(golden()["cases"]))
+def test_edf_monotone_on_golden_models(name):
+    case = golden()["cases"][name]
+    data, _ = case_frames(case)
+    formula, env = with_indices(case["formula_py"], case.get("sketch_indices", {}))
+    fit = GAM(formula).fit(data, env=env)
+    for j, label in enumerate(fit.sp_.index):
+        edf = []
+        for value in GRID:
+            sp = fit.sp_.to_numpy().copy()
+            sp[j] = value
+            edf.append(GAM(formula).fit(data, sp=sp, env=env).edf_[label])
+        edf = np.array(edf)
+        assert np.all(np.diff(edf) <= 1e-9 * np.maximum(edf[:-1], 1.0)), (label, edf)
+        assert np.all(edf >= _null_dims(fit)[label] - 1e-9), (label, edf)
+
+
+def test_zero_variance_random_effect_is_held_at_its_limit():
+    """Residual group means exactly 0: the REML variance estimate is 0, sp -> infinity;
+    the sp is held where the edf is within EDF_TOL of 0, and the fit equals the model
+    without the random effect."""
+    rng = np.random.default_rng(7)
+    n = 400
+    df = pd.DataFrame({"x": rng.uniform(size=n), "g": rng.choice(list("abcdefghij"), n)})
+    e = rng.normal(0, 0.3, n)
+    e -= pd.Series(e).groupby(df.g).transform("mean").to_numpy()
+    df["y"] = np.sin(2 * np.pi * df.x) + e
+    with_re = fc.gam("y ~ s(x) + re(g)", df)
+    without = fc.gam("y ~ s(x)", df)
+    assert 0.0 <= with_re.edf_["re(g)"] < EDF_TOL
+    assert np.isfinite(with_re.sp_["re(g)"])
+    np.testing.assert_allclose(with_re.fitted_values_, without.fitted_values_, atol=1e-5)
+    assert with_re.reml_ == pytest.approx(without.reml_, abs=1e-4)
+
+
+def test_linear_truth_holds_the_spline_at_its_linear_limit():
+    """y exactly linear in x plus noise orthogonal to every smooth direction of s(x):
+    the spline's sp runs to infinity, edf is held within EDF_TOL of 1."""
+    rng = np.random.default_rng(8)
+    n = 300
+    df = pd.DataFrame({"x": np.sort(rng.uniform(size=n)), "z": rng.normal(size=n)})
+    base = fc.gam("y ~ s(x) + z", df.assign(y=rng.normal(size=n)))
+    X = base.terms[1].expand(base.terms[1].encode(df))
+    noise = rng.normal(0, 0.5, n)
+    Q, _ = np.linalg.qr(np.column_stack([np.ones(n), X, df.z]))
+    noise -= Q @ (Q.T @ noise)
+    df["y"] = 1.0 + 2.0 * df.x + 0.5 * df.z + noise
+    fit = fc.gam("y ~ s(x) + z", df)
+    assert 1.0 <= fit.edf_["s(x)"] < 1.0 + EDF_TOL
+
+
+def test_large_covariate_mean_does_not_lose_the_slope():
+    rng = np.random.default_rng(9)
+    n = 300
+    x = rng.normal(size=n)
+    z = rng.uniform(size=n)
+    y = -0.005 * x + np.sin(3 * z) + rng.normal(0, 0.1, n)
+    exact = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0][1]
+    for shift in (0.0, 1e4, 1e8):
+        df = pd.DataFrame({"x": x + shift, "z": z, "y": y})
+        assert fc.gam("y ~ x", df).coef_["x"] == pytest.approx(exact, rel=1e-7)
+    plain = fc.gam("y ~ x + s(z)", pd.DataFrame({"x": x, "z": z, "y": y}))
+    shifted = fc.gam("y ~ x + s(z)", pd.DataFrame({"x": x + 1e8, "z": z, "y": y}))
+    assert shifted.coef_["x"] == pytest.approx(plain.coef_["x"], rel=1e-6)
+    np.testing.assert_allclose(shifted.fitted_values_, plain.fitted_values_, atol=1e-7)
+    np.testing.assert_allclose(shifted.sp_, plain.sp_, rtol=1e-5)
+
+
+def test_shifted_covariate_in_a_logistic_model():
+    rng = np.random.default_rng(10)
+    n = 500
+    d = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
+    d["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-(np.sin(d.x1) + d.x2)))).astype(float)
+    plain = fc.gam("y ~ s(x1) + x2", d, family="binomial")
+    shifted = fc.gam("y ~ s(x1) + x2", d.assign(x2=d.x2 + 1e6), family="binomial")
+    assert shifted.coef_["x2"] == pytest.approx(plain.coef_["x2"], rel=1e-6)
+    np.testing.assert_allclose(shifted.fitted_values_, plain.fitted_values_, atol=1e-7)
+
+
+def test_reml_is_invariant_to_the_scale_of_y():
+    """y -> 1e6 y: at fixed sp edf and fitted values scale exactly, the score moves by
+    the constant c log(1e12) (c = (n - M_p) / 2), so the optimal sp is the same."""
+    df = _data(11)
+    formula = "y ~ s(x3) + krls(x1, x2, size=30)"
+    a = fc.gam(formula, df)
+    b = fc.gam(formula, df.assign(y=df.y * 1e6), sp=a.sp_.to_numpy())
+    np.testing.assert_allclose(b.edf_, a.edf_, rtol=1e-10)
+    np.testing.assert_allclose(b.fitted_values_, a.fitted_values_ * 1e6, rtol=1e-9)
+    n_null = sum(t.n_coef - t.penalty_rank for t in a.terms)
+    c = (len(df) - n_null) / 2
+    assert b.reml_ - a.reml_ == pytest.approx(c * np.log(1e12), rel=1e-10)
+    np.testing.assert_allclose(fc.gam(formula, df.assign(y=df.y * 1e6)).sp_, a.sp_,
+                               rtol=1e-3)
+
+
+def test_interpolating_fit_is_finite_and_quiet():
+    rng = np.random.default_rng(12)
+    x1, x2 = rng.uniform(0, 2 * np.pi, (2, 60))
+    df = pd.DataFrame({"x1": x1, "x2": x2, "y": np.sin(x1) * np.cos(x2)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fc.gam("y ~ krls(x1, x2, sketch='none')", df)
+    assert np.isfinite(fit.reml_) and np.all(np.isfinite(fit.vcov().to_numpy()))
+    np.testing.assert_allclose(fit.fitted_values_, df.y, atol=1e-3)
+
+
+def test_prediction_se_is_never_nan_far_from_the_data():
+    df = _data(13)
+    fit = fc.gam("y ~ krls(x1, x2, size=30) + s(x3)", df)
+    far = pd.DataFrame({"x1": [50.0, -80.0, 1e3], "x2": [40.0, 0.0, -1e3],
+                        "x3": [0.5, 0.1, 0.9]})
+    pred = fit.predict(far, se=True)
+    assert np.all(np.isfinite(pred["se"])) and np.all(pred["se"] >= 0)
+
+
+# ------------------------------------------------------------- Newton's report
+def _quadratic(target, wrong_gradient=False):
+    def derivatives(rho):
+        g = 2 * (rho - target)
+        return float(np.sum((rho - target) ** 2)), (-g if wrong_gradient else g), \
+            2 * np.eye(len(rho)), None
+
+    return derivatives, lambda rho: float(np.sum((rho - target) ** 2))
+
+
+def test_newton_reports_convergence_on_a_clean_problem():
+    d, s = _quadratic(np.array([1.0, -2.0]))
+    res = newton_minimize(d, s, np.zeros(2))
+    assert res.converged
+    np.testing.assert_allclose(res.rho, [1.0, -2.0], atol=1e-9)
+
+
+def test_failed_line_search_is_not_reported_as_converged():
+    d, s = _quadratic(np.array([1.0, -2.0]), wrong_gradient=True)
+    with pytest.warns(RuntimeWarning, match="did not converge.*line search.*sp="):
+        res = newton_minimize(d, s, np.zeros(2))
+    assert not res.converged
+
+
+def test_parameter_at_a_limit_is_held():
+    """A score flat towards +infinity in rho_0 whose 'edf excess' is below EDF_TOL there."""
+    def score(rho):
+        return float(np.exp(-rho[0]) + (rho[1] - 1.0) ** 2)
+
+    def derivatives(rho):
+        g = np.array([-np.exp(-rho[0]), 2 * (rho[1] - 1.0)])
+        return score(rho), g, np.diag([np.exp(-rho[0]), 2.0]), rho
+
+    def limits(rho):
+        return np.array([np.exp(-rho[0]), 1.0]), np.array([1.0, 1.0])
+
+    res = newton_minimize(d := derivatives, score, np.zeros(2), limits=limits)
+    assert res.converged and res.at_limit.tolist() == [1, 0]
+    assert np.exp(-res.rho[0]) < EDF_TOL and np.isfinite(res.rho[0])
+    assert d(res.rho)[1][1] == pytest.approx(0.0, abs=1e-8)
