@@ -95,7 +95,7 @@ class LocalLinear(RegressorMixin, BaseEstimator):
         self.x_mean_ = X.mean(axis=0) if self.standardize else np.zeros(d)
         sd = X.std(axis=0)
         self.x_scale_ = np.where(sd > 0, sd, 1.0) if self.standardize else np.ones(d)
-        self.X_, self.y_ = self._scale(X), y
+        self.X_, self.y_ = self._scale(X), y.copy()  # own copies, never the caller's array
         if self.n_neighbors is not None:
             self.n_neighbors_ = _checks.check_int(self.n_neighbors, "n_neighbors", minimum=1)
             return self

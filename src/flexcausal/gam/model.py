@@ -27,6 +27,7 @@ from .design import make_design
 from .families import make_family
 from .fit import PenaltyBlock, fit_reml
 from .formula import parse_formula
+from .owned import owned_training_frame
 from .pirls import GLMProblem, fit_laml
 from .terms import Term, formula_variables, term_slices
 
@@ -72,7 +73,7 @@ def _row_vector(data: pd.DataFrame, value, argname: str, default: float) -> np.n
         check_columns_present(data, [value])
         check_column_values(data, value)
         return numeric_column(data, value, argname)
-    arr = np.asarray(value, dtype=np.float64)
+    arr = np.array(value, dtype=np.float64)  # a copy: the fitted model keeps it
     if arr.ndim != 1 or arr.shape[0] != len(data):
         raise ValueError(f"{argname} must have one value per row ({len(data)}), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -111,6 +112,9 @@ class GAM:
         check_columns_present(data, sorted(used))
         for col in sorted(used):
             check_column_values(data, col)
+        # the fitted model owns copies of what it keeps, never views of the caller's data
+        data = owned_training_frame(
+            data, sorted(used) + [v for v in (weights, offset) if isinstance(v, str)])
         y = numeric_column(data, parsed.response, "the response")
         if np.ptp(y) == 0:
             raise ValueError(f"the response {parsed.response!r} is constant; nothing to model")
@@ -238,7 +242,9 @@ class GAM:
 
         ``"bayes"`` (mgcv Vp), ``"frequentist"`` (Ve), sandwich ``"HC0"``, ``"HC1"``
         (times N / (N - sum edf)), ``"cluster"`` (``cluster=`` column name or array,
-        times G / (G - 1)); see ``vcov.py``.
+        times G / (G - 1)); see ``vcov.py``. A name is looked up in the model's own copy
+        of the training data (owned.py): model columns and possible id columns (not
+        non-integer floats), as they were at fit time.
         """
         from .vcov import coefficient_covariance
 
@@ -294,7 +300,12 @@ class GAM:
         return _summary.tidy(self)
 
     def save(self, path) -> None:
-        """Write the model to ``path`` (npz arrays + JSON metadata; no pickle)."""
+        """Write the model to ``path`` (npz arrays + JSON metadata; no pickle).
+
+        The parametric part is saved as data (levels, codings, transforms as restricted
+        expression trees), so ``fc.load`` never evaluates code; formulas with transforms
+        outside ``safe_eval.FUNCTIONS`` (e.g. ``np.sin``, ``center()``) raise ValueError.
+        """
         from .io import save_model
 
         save_model(self, path)

@@ -99,30 +99,8 @@ class ParametricTerms(Term):
     def expand(self, enc: np.ndarray) -> np.ndarray:
         return enc
 
-    def state(self) -> dict:
-        return {"rhs": self.rhs, "levels": self.levels, "names": self._names}
-
-    @classmethod
-    def from_state(cls, state: dict, arrays: dict, prefix: str) -> ParametricTerms:
-        """Rebuild the formulaic spec from a synthetic frame carrying the saved levels."""
-
-        term = cls(state["rhs"])
-        variables = formula_variables(state["rhs"])
-        n = max([len(v) for v in state["levels"].values()] + [2])
-        frame = {}
-        for var in variables:
-            if var in state["levels"]:
-                levels = state["levels"][var]
-                frame[var] = pd.Categorical(
-                    [levels[i % len(levels)] for i in range(n)], categories=levels
-                )
-            else:
-                frame[var] = np.arange(n, dtype=float) + 1.0
-        term.setup(pd.DataFrame(frame))
-        if term._names != state["names"]:
-            raise ValueError("saved parametric columns could not be rebuilt; file is corrupt")
-        term.levels = state["levels"]
-        return term
+    # No state()/from_state(): a saved model stores these columns as data
+    # (parametric_store.py), so loading a file never evaluates formula code.
 
 
 def formula_variables(rhs: str) -> list[str]:
