@@ -236,3 +236,43 @@ def test_parameter_at_a_limit_is_held():
     assert res.converged and res.at_limit.tolist() == [1, 0]
     assert np.exp(-res.rho[0]) < EDF_TOL and np.isfinite(res.rho[0])
     assert d(res.rho)[1][1] == pytest.approx(0.0, abs=1e-8)
+
+
+# ------------------------------------------------- the two accumulation passes
+def test_gram_and_qr_passes_give_the_same_factor_and_fit():
+    from flexcausal.gam.blocks import accumulate
+    from flexcausal.gam.fit import fit_reml
+
+    df = _data(14)
+    fit = fc.gam("y ~ z + krls(x1, x2, size=30) + re(g) + s(x3)", df)
+    enc = [t.encode(df) for t in fit.terms]
+    y = df.y.to_numpy()
+    gram = accumulate(fit.terms, enc, y, block_rows=77, intercept=True, method="gram")
+    exact = accumulate(fit.terms, enc, y, block_rows=77, intercept=True, method="qr")
+    np.testing.assert_allclose(gram.R.T @ gram.R, exact.R.T @ exact.R, rtol=1e-10, atol=1e-9)
+    # (r2 alone, the unpenalized residual, is ill-determined by the kernel columns; what
+    # REML uses, the penalized fit, is not)
+    a, b = fit_reml(gram, fit._penalty_blocks()), fit_reml(exact, fit._penalty_blocks())
+    assert a.penalized_rss == pytest.approx(b.penalized_rss, rel=1e-9)
+    assert a.reml == pytest.approx(b.reml, rel=1e-11)
+    np.testing.assert_allclose(a.rho, b.rho, atol=1e-6)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-7, atol=1e-9)
+
+
+def test_qr_pass_is_chosen_for_interpolation_and_ill_conditioned_columns():
+    from flexcausal.gam.blocks import accumulate
+    from flexcausal.gam.fit import needs_qr
+
+    df = _data(15)
+    fit = fc.gam("y ~ z + s(x3)", df)
+    enc = [t.encode(df) for t in fit.terms]
+    blocks = fit._penalty_blocks()
+    y = df.y.to_numpy()
+    assert not needs_qr(accumulate(fit.terms, enc, y, intercept=True), blocks)
+    exact_y = fit.fitted_values_ + 1e-7 * np.random.default_rng(0).normal(size=len(y))
+    assert needs_qr(accumulate(fit.terms, enc, exact_y, intercept=True), blocks)
+    near = df.assign(z=df.z + 1e-5 * df.x3)  # z and the spline's linear part almost equal
+    near_fit = fc.gam("y ~ x3 + z + s(x1)", near.assign(z=near.x3 + 1e-6 * near.z))
+    enc = [t.encode(near.assign(z=near.x3 + 1e-6 * near.z)) for t in near_fit.terms]
+    assert needs_qr(accumulate(near_fit.terms, enc, y, intercept=True),
+                    near_fit._penalty_blocks())

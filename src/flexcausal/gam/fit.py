@@ -36,7 +36,7 @@ from .reparam import PenaltyBlock, Reparametrization, basis_map, total_penalty
 from .stable import PenalizedFactor, psd_sqrt
 
 __all__ = ["GaussianREML", "PenaltyBlock", "Posterior", "QRStats", "REMLFit", "fit_reml",
-           "initial_rho", "total_penalty"]
+           "initial_rho", "needs_qr", "total_penalty"]
 
 
 @dataclass
@@ -168,6 +168,24 @@ def limit_excess(fac: PenalizedFactor) -> tuple[np.ndarray, np.ndarray]:
     unpenalized limit) = (sum F_ii, sum P_ii) over its penalized columns."""
     rp = fac.rp
     return rp.block_sums(np.diag(fac.F_scaled())), rp.block_sums(np.diag(fac.P_scaled()))
+
+
+def needs_qr(qrs: QRStats, blocks: list[PenaltyBlock], tol: float = 1e4) -> bool:
+    """Whether a factor from the Gram matrix (blocks.accumulate ``"gram"``) may have lost
+    accuracy that the QR pass keeps: the penalty cannot regularize the unpenalized
+    columns, so their column-scaled condition number enters squared (above ``tol``,
+    more than 8 digits are at risk); and a near interpolation (residual sum of squares
+    below 1e-8 of the total, centred, sum of squares) loses r^2 to cancellation.
+    """
+    rp = Reparametrization.from_blocks(blocks, qrs.R.shape[1])
+    Ru = (qrs.R @ rp.T)[:, ~rp.penalized]
+    if Ru.shape[1]:
+        norms = np.sqrt(np.einsum("ij,ij->j", Ru, Ru))
+        if np.any(norms == 0) or np.linalg.cond(Ru / norms) > tol:
+            return True
+    tss = float(qrs.f[1:] @ qrs.f[1:]) + qrs.r2 if np.any(qrs.shift) else (
+        float(qrs.f @ qrs.f) + qrs.r2)
+    return qrs.r2 < 1e-8 * tss
 
 
 def initial_rho(XtX: np.ndarray, blocks: list[PenaltyBlock]) -> np.ndarray:
