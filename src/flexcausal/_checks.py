@@ -178,3 +178,332 @@ def check_positive(value, argname: str) -> float:
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{argname} must be a finite number > 0, got {value}")
     return float(value)
+
+
+# ---------------------------------------------------------------- data frames
+_DATETIME_HINT = (
+    "convert it to a number first, e.g. days since the start "
+    "((data[{c!r}] - data[{c!r}].min()).dt.days) or the year (data[{c!r}].dt.year), "
+    "or to a factor with data[{c!r}].astype(str)"
+)
+
+
+def _datetime_error(column: str, dtype, argname: str) -> TypeError:
+    return TypeError(
+        f"column {column!r} of {argname} has dtype {dtype} (dates/times/periods are not "
+        f"numbers); {_DATETIME_HINT.format(c=column)}"
+    )
+
+
+def check_unique_columns(data: pd.DataFrame, columns: Iterable[str], argname: str = "data"):
+    """Raise a ValueError if any of ``columns`` appears more than once in ``data``."""
+    counts = pd.Index(data.columns).value_counts()
+    dup = sorted({str(c) for c in columns if counts.get(c, 0) > 1})
+    if dup:
+        raise ValueError(
+            f"{argname} has duplicate column name(s) {dup}; rename or drop the duplicates "
+            "(e.g. data.loc[:, ~data.columns.duplicated()])"
+        )
+
+
+def _plain_categories(values: pd.Index) -> list:
+    """Category labels as plain Python/numpy scalars (no NA-aware or Arrow dtypes)."""
+    if values.dtype.kind in "mM" or isinstance(values.dtype, pd.PeriodDtype):
+        return [str(v) for v in values]
+    return list(values.to_numpy(dtype=object))
+
+
+def plain_column(series: pd.Series, column: str, argname: str = "data",
+                 drop_unused_levels: bool = True) -> pd.Series:
+    """``series`` with nullable / Arrow-backed dtypes replaced by their plain equivalents.
+
+    Int*/UInt* -> int64, Float* -> float64, boolean -> bool, string (any storage, incl.
+    pandas' ``str`` and ``pd.ArrowDtype(pa.string())``) -> object of str, Arrow dictionary
+    -> categorical. Categoricals lose unused levels (R ``drop.unused.levels``). Object
+    columns holding only numbers / only booleans become numeric / bool; mixed value types
+    and date/time dtypes raise a TypeError saying what to do. Call after the NaN check.
+    """
+    dtype = series.dtype
+    if dtype.kind in "mM" or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)):
+        raise _datetime_error(column, dtype, argname)
+    if isinstance(dtype, pd.SparseDtype):
+        series = series.sparse.to_dense()
+        dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype) and dtype.kind == "O":  # dictionary-encoded etc.
+        try:
+            series = series.astype("category")
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"column {column!r} of {argname} has unsupported dtype {dtype}; convert it "
+                "to a number, a string or a category"
+            ) from exc
+        dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        if drop_unused_levels:
+            series = series.cat.remove_unused_categories()
+        cats = series.cat.categories
+        if isinstance(cats.dtype, pd.api.extensions.ExtensionDtype) or cats.dtype.kind in "mM":
+            series = series.cat.rename_categories(_plain_categories(cats))
+        return series
+    if dtype.kind == "c":
+        raise TypeError(f"column {column!r} of {argname} is complex ({dtype}); use real numbers")
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        if pd.api.types.is_bool_dtype(dtype):
+            target = np.bool_
+        elif dtype.kind in "iu":
+            target = np.int64
+        elif dtype.kind == "f":
+            target = np.float64
+        elif pd.api.types.is_string_dtype(dtype):
+            target = object
+        else:
+            raise TypeError(
+                f"column {column!r} of {argname} has unsupported dtype {dtype}; convert it "
+                "to a number, a string or a category"
+            )
+        return pd.Series(series.to_numpy(dtype=target), index=series.index, name=series.name)
+    if pd.api.types.is_object_dtype(dtype):
+        return _plain_object(series, column, argname)
+    return series
+
+
+def _plain_object(series: pd.Series, column: str, argname: str) -> pd.Series:
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind == "string":
+        return series
+    if kind == "boolean":
+        return series.astype(np.bool_)
+    if kind == "integer":
+        return pd.Series(series.to_numpy(dtype=np.int64), index=series.index, name=series.name)
+    if kind in ("floating", "mixed-integer-float", "decimal"):
+        return pd.Series(series.to_numpy(dtype=np.float64), index=series.index,
+                         name=series.name)
+    if kind in ("datetime", "datetime64", "date", "timedelta", "timedelta64", "time", "period"):
+        raise _datetime_error(column, f"object ({kind} values)", argname)
+    types = sorted({type(v).__name__ for v in series})
+    raise TypeError(
+        f"column {column!r} of {argname} mixes value types {types}; make it one type: "
+        f"data[{column!r}].astype(str) for a factor, or pd.to_numeric(data[{column!r}]) "
+        "for a number"
+    )
+
+
+def plain_frame(data: pd.DataFrame, columns: Iterable[str], argname: str = "data",
+                drop_unused_levels: bool = True) -> pd.DataFrame:
+    """A shallow copy of ``data`` whose ``columns`` are checked and made plain.
+
+    Each column must be unique in ``data``, have no NaN/None (no +-inf if numeric) and a
+    supported dtype (see ``plain_column``). The caller's frame is never modified.
+    """
+    columns = list(dict.fromkeys(columns))
+    check_unique_columns(data, columns, argname)
+    out = data.copy(deep=False)
+    for col in columns:
+        check_column_values(out, col)
+        series = out[col]
+        plain = plain_column(series, col, argname, drop_unused_levels)
+        if plain is not series:
+            out[col] = plain
+            check_column_values(out, col)  # object -> float may reveal +-inf
+    return out
+
+
+# ------------------------------------------------------------- matrices and scalars
+def dependent_columns(X: np.ndarray, tol: float = 1e-7, block_rows: int = 100_000) -> list[int]:
+    """Columns of ``X`` that are (numerically) linear combinations of earlier columns.
+
+    As R's ``lm`` (LINPACK ``dqrdc2``, tolerance 1e-7): a column is dependent when its
+    residual after projecting on the kept earlier columns has norm < ``tol`` times its
+    own norm. All-zero columns are dependent. R of a row-blocked QR of the
+    unit-norm columns (never more than ``block_rows`` rows at once) carries the geometry.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, p = X.shape
+    if p == 0:
+        return []
+    norms = np.sqrt(sum(np.einsum("ij,ij->j", X[s:s + block_rows], X[s:s + block_rows])
+                        for s in range(0, n, block_rows)))
+    scale = np.where(norms > 0, norms, 1.0)
+    if np.all(norms > 0) and _clearly_full_rank(X, scale, block_rows):
+        return []
+    R = np.zeros((0, p))
+    for s in range(0, n, block_rows):
+        stacked = np.vstack([R, X[s:s + block_rows] / scale])
+        R = np.linalg.qr(stacked, mode="r")
+    dependent, basis = [], np.zeros((R.shape[0], 0))
+    for j in range(p):
+        if norms[j] == 0:
+            dependent.append(j)
+            continue
+        v = R[:, j].copy()
+        for _ in range(2):  # Gram-Schmidt, twice is enough
+            v -= basis @ (basis.T @ v)
+        r = float(np.linalg.norm(v))
+        if r < tol:
+            dependent.append(j)
+        else:
+            basis = np.column_stack([basis, v / r])
+    return dependent
+
+
+def _clearly_full_rank(X: np.ndarray, scale: np.ndarray, block_rows: int) -> bool:
+    """Fast screen on the Gram matrix of the unit-norm columns: True when every column's
+    squared residual on the earlier ones exceeds 1e-8 (far above the Gram's rounding,
+    far below R's 1e-7 on the residual itself being at stake); False means "ask the QR"."""
+    from scipy.linalg import solve_triangular
+
+    n, p = X.shape
+    G = np.zeros((p, p))
+    for s in range(0, n, block_rows):
+        Xb = X[s:s + block_rows] / scale
+        G += Xb.T @ Xb
+    L = np.zeros((p, p))
+    for j in range(p):
+        z = solve_triangular(L[:j, :j], G[:j, j], lower=True) if j else np.zeros(0)
+        r2 = G[j, j] - z @ z
+        if not r2 > 1e-8:
+            return False
+        L[j, :j], L[j, j] = z, np.sqrt(r2)
+    return True
+
+
+def check_bool(value, argname: str) -> bool:
+    """A Python/numpy bool (not a string, number or None)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{argname} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_nonnegative(value, argname: str) -> float:
+    """A finite real number >= 0 (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{argname} must be a non-negative number, got {value!r}")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{argname} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def check_number_vector(values, n_rows: int, argname: str) -> np.ndarray:
+    """Per-row finite numbers (a Series, list or 1-D array; an (n, 1) array is flattened)."""
+    if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        series = pd.Series(values)
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            raise TypeError(f"{argname} must be numeric, got dtype {series.dtype}")
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{argname} must be numeric; it holds non-numbers") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{argname} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        raise ValueError(f"{argname} must have one value per row ({n_rows}), got shape "
+                         f"{arr.shape}")
+    arr = arr.astype(np.float64)
+    n_bad = int((~np.isfinite(arr)).sum())
+    if n_bad:
+        raise ValueError(f"{argname} contains NaN or infinite values ({n_bad} of {n_rows})")
+    return arr
+
+
+def check_square_matrix(V, p: int, argname: str = "vcov") -> np.ndarray:
+    """A finite p x p float64 matrix."""
+    try:
+        arr = np.asarray(V, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{argname} must be a {p} x {p} numeric matrix") from None
+    if arr.shape != (p, p):
+        raise ValueError(f"{argname} must be a {p} x {p} matrix, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{argname} contains NaN or infinite values")
+    return arr
+
+
+# ------------------------------------------------------------- model responses
+def response_values(data: pd.DataFrame, column: str) -> np.ndarray:
+    """The response as float64: numbers, or booleans as 0/1 (as R); else a TypeError."""
+    series = data[column]
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    if is_categorical(series) or not pd.api.types.is_numeric_dtype(series):
+        raise TypeError(
+            f"the response column {column!r} must be numeric (or boolean), got dtype "
+            f"{series.dtype}; "
+            f"for a two-level factor use e.g. (data[{column!r}] == 'yes').astype(int) with "
+            "family='binomial'"
+        )
+    return series.to_numpy(dtype=np.float64)
+
+
+def check_family_start(family, y: np.ndarray, w: np.ndarray, name: str) -> None:
+    """ValueError when the family's starting values are invalid (R: "cannot find valid
+    starting values"), e.g. a log or inverse link on a response with values <= 0."""
+    with np.errstate(all="ignore"):
+        mu = family.mu_start(y, w)
+        eta = family.link.link(mu)
+    if not (np.all(np.isfinite(eta)) and family.valid_mu(mu)):
+        bad = int((~np.isfinite(eta)).sum())
+        raise ValueError(
+            f"cannot find valid starting values for {family!r}: the link of the response "
+            f"{name!r} is not finite for {bad} row(s) (e.g. log or inverse link with values "
+            "<= 0); use another link or transform the response"
+        )
+
+
+def warn_noninteger_successes(family, y: np.ndarray, w: np.ndarray, name: str) -> None:
+    """R's binomial warning "non-integer #successes": y * weights should count successes."""
+    import warnings
+
+    if family.name != "binomial":
+        return
+    k = y * w
+    bad = int((np.abs(k - np.round(k)) > 1e-7 * np.maximum(1.0, np.abs(k))).sum())
+    if bad:
+        warnings.warn(
+            f"binomial response {name!r}: y * weights is not a whole number of successes for "
+            f"{bad} row(s) (R: 'non-integer #successes in a binomial glm'); for proportions "
+            "pass weights= the number of trials",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def check_smoothing_parameters(sp, labels: Sequence[str]) -> np.ndarray | None:
+    """``sp=``: None, or one finite number > 0 per smooth term (in formula order, or a
+    dict / Series keyed by term label); mgcv's scale."""
+    if sp is None:
+        return None
+    labels = list(labels)
+    if not labels and not isinstance(sp, str) and np.size(sp) == 0:
+        return None
+    if not labels:
+        raise ValueError("sp= was given but the formula has no smooth terms (krls(), s(), "
+                         "re()); drop sp=")
+    if isinstance(sp, (dict, pd.Series)):
+        keys = list(sp.keys())
+        unknown = [k for k in keys if k not in labels]
+        missing = [k for k in labels if k not in keys]
+        if unknown or missing:
+            raise ValueError(f"sp keys must be the smooth terms {labels}; unknown {unknown}, "
+                             f"missing {missing}")
+        sp = [sp[k] for k in labels]
+    if isinstance(sp, str):
+        raise TypeError(f"sp must be numbers (one per smooth term {labels}), got {sp!r}")
+    try:
+        arr = np.atleast_1d(np.asarray(sp, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"sp must be numbers (one per smooth term {labels}), got {sp!r}") from None
+    if arr.shape != (len(labels),):
+        raise ValueError(
+            f"sp must be {len(labels)} positive finite number(s), one per smooth term "
+            f"{labels}; got shape {arr.shape}"
+        )
+    bad = [f"{lab}={v}" for lab, v in zip(labels, arr, strict=True)
+           if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise ValueError(f"sp must be positive finite numbers (mgcv scale), got {bad}")
+    return arr

@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import check_choice, check_dataframe
+from .._checks import (
+    check_bool,
+    check_choice,
+    check_columns_present,
+    check_dataframe,
+    check_square_matrix,
+    plain_frame,
+)
 from .contrasts import Contrast, evaluate_contrast
 
 TYPES = ("derivative", "second_derivative", "IQR", "minmax", "onesd", "predict")
@@ -111,34 +118,72 @@ def _combine(moves: list[Move], aie: bool = False) -> tuple[list[list[int]], lis
 def _resolve_vcov(model, vcov, cluster) -> np.ndarray:
     if isinstance(vcov, str):
         return model.vcov(vcov, cluster=cluster).to_numpy()
-    V = np.asarray(vcov, dtype=float)
     p = len(model.coef_)
-    if V.shape != (p, p):
-        raise ValueError(f"vcov must be a vcov type name or a {p} x {p} matrix, got {V.shape}")
-    return V
+    try:
+        return check_square_matrix(vcov, p, "vcov")
+    except ValueError as exc:
+        raise ValueError(f"vcov must be a vcov type name or a finite {p} x {p} matrix: "
+                         f"{exc}") from None
+
+
+def _check_model(model) -> None:
+    from .model import GAM
+
+    if not isinstance(model, GAM):
+        raise TypeError(f"model must be a fitted GAM (from fc.gam), got {type(model).__name__}")
+    if not hasattr(model, "coef_"):
+        raise ValueError("the GAM is not fitted yet; call .fit(data) or use fc.gam()")
+
+
+def _variable_list(variables, argname: str = "variables") -> list[str]:
+    """A non-empty list of distinct column names (a single name is allowed)."""
+    if isinstance(variables, str):
+        variables = [variables]
+    if isinstance(variables, (pd.Index, pd.Series, np.ndarray)):
+        variables = list(variables)
+    if not isinstance(variables, (list, tuple)) or not all(
+            isinstance(v, str) for v in variables):
+        raise TypeError(f"{argname} must be a column name or a list of column names, got "
+                        f"{variables!r}")
+    if not variables:
+        raise ValueError(f"{argname} is empty; name at least one model variable "
+                         "(or pass None for all)")
+    dup = sorted({v for v in variables if variables.count(v) > 1})
+    if dup:
+        raise ValueError(f"{argname} lists {dup} more than once")
+    return list(variables)
 
 
 class _EffectEngine:
     def __init__(self, model, data, vcov, cluster, conditional, epsilon, individual):
+        _check_model(model)
         self.model = model
+        self.model_vars = sorted(
+            {c for t in model.terms for c in t.columns} | set(model.offset_columns)
+        )
         train = getattr(model, "_train", None)
         if data is None:
             if train is None:
                 raise ValueError("a loaded model keeps no training data; pass data=")
             data = train["data"]
-        self.data = check_dataframe(data)
+        data = check_dataframe(data)
+        check_columns_present(data, self.model_vars)
+        self.data = plain_frame(data, self.model_vars)
         self.V = _resolve_vcov(model, vcov, cluster)
         self.epsilon = epsilon
-        self.individual = individual
+        self.individual = check_bool(individual, "individual")
         if conditional is not None:
             conditional = check_dataframe(conditional, "conditional")
+            self.check_variables(list(conditional.columns))
+            conditional = plain_frame(conditional, list(conditional.columns), "conditional",
+                                      drop_unused_levels=False)
         self.conditional = conditional
-        self.model_vars = sorted(
-            {c for t in model.terms for c in t.columns} | set(model.offset_columns)
-        )
 
     def check_variables(self, variables) -> list[str]:
         for v in variables:
+            if v == getattr(self.model, "response", None):
+                raise ValueError(f"{v!r} is the model's response, not a predictor; model "
+                                 f"variables: {self.model_vars}")
             if v not in self.model_vars:
                 raise ValueError(
                     f"variable {v!r} is not in the model; model variables: {self.model_vars}"
@@ -175,6 +220,8 @@ class _EffectEngine:
 
 def _finish(rows: list[dict], df_resid: float) -> pd.DataFrame:
     """Add z = estimate / SE, p-values and 95% intervals from t(N - sum edf), as gKRLS."""
+    if not rows:
+        raise ValueError("no effect to compute (e.g. a factor with a single level in data)")
     out = pd.DataFrame(rows)
     z = out["estimate"] / out["std_error"]
     crit = stats.t.ppf(0.975, df_resid)
@@ -208,12 +255,15 @@ def marginal_effects(
     type = TYPES[[t.lower() for t in TYPES].index(type_l)]
     if not (isinstance(epsilon, float) and 0 < epsilon < 1):
         raise ValueError(f"epsilon must be a small positive float, got {epsilon!r}")
+    if variables is not None:
+        variables = _variable_list(variables)
     engine = _EffectEngine(model, data, vcov, cluster, conditional, epsilon, individual)
     if variables is None:
         variables = [v for v in engine.model_vars if v != getattr(model, "response", None)]
-    if isinstance(variables, str):
-        variables = [variables]
     variables = engine.check_variables(variables)
+    if type != "predict":
+        for v in variables:
+            _check_spread(v, engine.data[v], type)
     rows, individual_rows = [], []
     for extra, frame in engine.strata():
         if type == "predict":
@@ -250,16 +300,18 @@ def interactions(
     type_l = check_choice(type, ("IQR", "minmax", "onesd"), "interaction effect type")
     type = {"iqr": "IQR", "minmax": "minmax", "onesd": "onesd"}[type_l]
     qoi = [qoi] if isinstance(qoi, str) else list(qoi)
+    if not qoi:
+        raise ValueError(f"qoi is empty; choose from {list(QOIS)}")
     for q in qoi:
         check_choice(q, QOIS, "qoi")
     qoi = [q.upper() for q in qoi]
-    pairs = [variables] if isinstance(variables[0], str) else list(variables)
+    pairs = _pairs(variables)
     engine = _EffectEngine(model, data, vcov, cluster, conditional, 1e-7, False)
     rows = []
     for pair in pairs:
-        if len(pair) != 2 or pair[0] == pair[1]:
-            raise ValueError(f"interactions need pairs of two distinct variables, got {pair}")
         a, b = engine.check_variables(pair)
+        _check_spread(a, engine.data[a], type)
+        _check_spread(b, engine.data[b], type)
         for extra, frame in engine.strata():
             for ma in _moves(a, frame[a], engine.data[a], type, 1e-7):
                 for mb in _moves(b, frame[b], engine.data[b], type, 1e-7):
@@ -280,6 +332,48 @@ def interactions(
                         rows.append({**engine.row(label, type, aie, extra), "qoi": "AIE"})
     out = _finish(rows, model.n_obs_ - model.edf_total_)
     return out[["qoi"] + [c for c in out.columns if c != "qoi"]]
+
+
+def _pairs(variables) -> list[list[str]]:
+    """``["a", "b"]`` or ``[("a", "b"), ("a", "c")]`` -> a list of distinct pairs."""
+    example = "e.g. ['x1', 'x2'] or [('x1', 'x2'), ('x1', 'x3')]"
+    if isinstance(variables, str):
+        raise ValueError(f"interactions need two variables, {example}; got {variables!r}")
+    if isinstance(variables, (list, tuple)) and not variables:
+        raise ValueError(f"variables is empty; interactions need a pair of variables, {example}")
+    if not isinstance(variables, (list, tuple)):
+        raise TypeError(f"variables must be a pair of column names, {example}; got "
+                        f"{variables!r}")
+    pairs = [variables] if isinstance(variables[0], str) else list(variables)
+    out = []
+    for pair in pairs:
+        if (isinstance(pair, str) or not isinstance(pair, (list, tuple))
+                or not all(isinstance(v, str) for v in pair)):
+            raise TypeError(f"each interaction must be a pair of column names, {example}; "
+                            f"got {pair!r}")
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise ValueError(f"interactions need pairs of two distinct variables, {example}; "
+                             f"got {list(pair)}")
+        out.append(list(pair))
+    return out
+
+
+def _check_spread(name: str, reference: pd.Series, type: str) -> None:
+    """A contrast between two values of a variable needs two values to contrast."""
+    kind = _variable_kind(reference)
+    n_unique = reference.nunique()
+    if kind == "factor" and len(_levels(reference)) < 2:
+        raise ValueError(f"variable {name!r} has a single level in data; no contrast between "
+                         "levels to compute")
+    if kind == "continuous" and type in ("IQR", "minmax", "onesd") and n_unique < 2:
+        raise ValueError(f"variable {name!r} is constant in data, so its {type} contrast is "
+                         "zero by construction; use type='derivative' or data where it varies")
+    if kind == "continuous" and type == "IQR":
+        lo, hi = np.quantile(reference.to_numpy(dtype=float), [0.25, 0.75])
+        if lo == hi:
+            raise ValueError(f"variable {name!r} has equal 25% and 75% quantiles ({lo:g}), so "
+                             "its IQR contrast is zero by construction; use type='minmax' or "
+                             "'onesd'")
 
 
 def _amie(ace: Contrast, ame_a: Contrast, ame_b: Contrast) -> Contrast:

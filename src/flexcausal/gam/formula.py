@@ -9,11 +9,31 @@ right-hand side goes to formulaic as the parametric part.
 from __future__ import annotations
 
 import ast
+import builtins
+import re
 from dataclasses import dataclass, field
 
-from .terms import CRSplineTerm, KRLSTerm, ParametricTerms, RandomEffectTerm, Term
+from .terms import (
+    CRSplineTerm,
+    KRLSTerm,
+    ParametricTerms,
+    RandomEffectTerm,
+    Term,
+    formula_variables,
+)
 
 SMOOTHS = {"krls": KRLSTerm, "re": RandomEffectTerm, "s": CRSplineTerm}
+# mgcv / other packages' smooths we do not have, with what to use instead
+_UNSUPPORTED = {
+    "te": "krls(x1, x2) (a smooth of several variables)",
+    "ti": "krls(x1, x2) (a smooth of several variables)",
+    "t2": "krls(x1, x2) (a smooth of several variables)",
+    "gp": "krls(x) (a Gaussian-kernel smooth)",
+    "lo": "s(x) or krls(x)",
+    "ns": "s(x, bs='cr') or formulaic's cr(x)",
+}
+_BACKTICK = re.compile(r"`([^`]*)`")
+_CALL = re.compile(r"(?<![\w.`])([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*\s*\(")
 
 
 @dataclass
@@ -45,9 +65,46 @@ def split_top_level(text: str, sep: str = "+") -> list[str]:
     return [p for p in parts if p]
 
 
+def _protect_backticks(text: str) -> tuple[str, dict[str, str]]:
+    """Replace `any name` by placeholder identifiers that Python's ``ast`` can parse."""
+    names: dict[str, str] = {}
+
+    def sub(match):
+        key = f"__flexcausal_col{len(names)}__"
+        names[key] = match.group(1)
+        return key
+
+    return _BACKTICK.sub(sub, text), names
+
+
+def column_name(text: str, what: str) -> str:
+    """A bare column name or a `backticked name`, else ValueError."""
+    text = text.strip()
+    if len(text) >= 3 and text[0] == text[-1] == "`" and "`" not in text[1:-1]:
+        return text[1:-1]
+    if not text.isidentifier():
+        raise ValueError(
+            f"{what} must be a single column name (write `my column` for names with spaces "
+            f"or symbols; transform columns in the data frame first), got {text!r}"
+        )
+    return text
+
+
+def bare_names(text: str) -> list[str]:
+    """Identifiers used as values, not called, not attributes, not keyword names."""
+    code = re.sub(r"(['\"]).*?\1", "''", _BACKTICK.sub("_", text))
+    return re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?![\w.]|\s*\(|\s*=(?!=))", code)
+
+
+def called_functions(text: str) -> list[str]:
+    """Names used as functions (``log`` in ``log(x)``, ``np`` in ``np.log(x)``)."""
+    return _CALL.findall(_BACKTICK.sub("_", text))
+
+
 def _smooth_call(text: str, env: dict) -> Term | None:
+    code, names = _protect_backticks(text)
     try:
-        node = ast.parse(text, mode="eval").body
+        node = ast.parse(code, mode="eval").body
     except SyntaxError:
         return None
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
@@ -57,11 +114,21 @@ def _smooth_call(text: str, env: dict) -> Term | None:
         return None
     columns = []
     for arg in node.args:
-        if not isinstance(arg, ast.Name):
-            raise ValueError(f"{name}(): arguments must be column names, got {ast.unparse(arg)!r}")
-        columns.append(arg.id)
+        if isinstance(arg, ast.Starred) or not isinstance(arg, ast.Name):
+            raise ValueError(
+                f"{name}(): positional arguments must be column names, got "
+                f"{ast.unparse(arg)!r}; give options by keyword (e.g. "
+                f"{'k=5' if name == 's' else 'size=50'})"
+            )
+        columns.append(names.get(arg.id, arg.id))
+    if name == "krls":
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        if dup:
+            raise ValueError(f"krls(): column(s) {dup} listed more than once; list each once")
     kwargs = {}
     for kw in node.keywords:
+        if kw.arg is None:
+            raise ValueError(f"{name}(): **options are not supported; write each option")
         try:
             kwargs[kw.arg] = ast.literal_eval(kw.value)
         except ValueError:
@@ -94,26 +161,90 @@ def _smooth_call(text: str, env: dict) -> Term | None:
 def parse_formula(formula: str, env: dict | None = None) -> ParsedFormula:
     """Split a two-sided formula into response, parametric RHS and smooth terms."""
     if not isinstance(formula, str):
-        raise TypeError(f"formula must be a string like 'y ~ krls(x1, x2)', got {type(formula)}")
+        raise TypeError(
+            f"formula must be a string like 'y ~ krls(x1, x2)', got {type(formula).__name__}"
+        )
     if formula.count("~") != 1:
-        raise ValueError(f"formula must have exactly one '~': {formula!r}")
+        raise ValueError(f"formula must have exactly one '~' (response ~ terms): {formula!r}")
     lhs, rhs = (s.strip() for s in formula.split("~"))
-    if not lhs.isidentifier():
-        raise ValueError(f"the response must be a single column name, got {lhs!r}")
+    if not lhs:
+        raise ValueError(f"the formula has no response (left of '~'): {formula!r}")
+    lhs = column_name(lhs, "the response (left of '~')")
     if not rhs:
         raise ValueError("the formula has no right-hand side")
+    _check_brackets(rhs)
+    if "|" in _BACKTICK.sub("_", rhs):
+        raise ValueError(
+            "'|' is not supported in the formula (no multi-part formulas or lme4-style "
+            "(1 | g) random effects); write random intercepts as re(g)"
+        )
+    if rhs.rstrip()[-1] in "+-*/:^|":
+        raise ValueError(f"the formula ends with the operator {rhs.rstrip()[-1]!r}: {formula!r}")
     env = env or {}
     smooths, parametric, offsets = [], [], []
     for part in split_top_level(rhs):
         if part.startswith("offset(") and part.endswith(")"):
-            column = part[len("offset(") : -1].strip()
-            if not column.isidentifier():
-                raise ValueError(f"offset() takes one column name, got {column!r}")
-            offsets.append(column)
+            offsets.append(column_name(part[len("offset(") : -1], "offset()'s argument"))
             continue
         term = _smooth_call(part, env)
         if term is None:
+            _check_functions(part)
             parametric.append(part)
         else:
             smooths.append(term)
-    return ParsedFormula(lhs, " + ".join(parametric) if parametric else "1", smooths, offsets)
+    labels = [t.label for t in smooths] + [f"offset({c})" for c in offsets]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise ValueError(f"the formula has the term(s) {dup} more than once; keep one")
+    parsed = ParsedFormula(lhs, " + ".join(parametric) if parametric else "1", smooths, offsets)
+    _check_response_not_used(parsed)
+    return parsed
+
+
+def _check_brackets(rhs: str) -> None:
+    depth = 0
+    for ch in _BACKTICK.sub("_", rhs):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth < 0:
+            break
+    if depth != 0:
+        raise ValueError(f"unbalanced parentheses in the formula's right-hand side {rhs!r}")
+
+
+def _check_functions(part: str) -> None:
+    """Smooth calls must be whole terms; other functions must be formulaic transforms."""
+    from formulaic.transforms import TRANSFORMS
+
+    for fn in called_functions(part):
+        if fn in SMOOTHS or fn == "offset":
+            raise ValueError(
+                f"{fn}() must be a term of its own, joined by '+' (e.g. 'y ~ x1 + {fn}(x2)'); "
+                f"it cannot be multiplied, interacted or transformed: {part!r}"
+            )
+        if fn in TRANSFORMS or hasattr(builtins, fn):
+            continue
+        hint = (f"mgcv's {fn}() is not available; use {_UNSUPPORTED[fn]}"
+                if fn in _UNSUPPORTED else
+                "smooth terms are krls(...), s(x, bs='cr', k=...), re(g) and offset(o); "
+                "other functions must be formulaic transforms (log, exp, I, C, poly, "
+                "center, scale, ...) or Python builtins; or transform the column in the "
+                "data frame first")
+        raise ValueError(f"unknown function {fn}() in the formula term {part!r}: {hint}")
+
+
+def _check_response_not_used(parsed: ParsedFormula) -> None:
+    """The response may not appear on the right-hand side (R would fit y ~ y exactly)."""
+    y = parsed.response
+    places = []
+    if parsed.parametric != "1" and y in formula_variables(parsed.parametric):
+        places.append("the parametric part")
+    places += [t.label for t in parsed.smooths if y in t.columns]
+    if y in parsed.offsets:
+        places.append(f"offset({y})")
+    if places:
+        raise ValueError(
+            f"the response {y!r} also appears on the right-hand side ({', '.join(places)}); "
+            "a model cannot use its response as a predictor: remove it from the right-hand "
+            "side"
+        )

@@ -15,11 +15,21 @@ import numpy as np
 import pandas as pd
 
 from .._checks import (
+    check_bool,
     check_choice,
     check_column_values,
     check_columns_present,
     check_dataframe,
+    check_family_start,
+    check_int,
+    check_nonnegative,
+    check_number_vector,
+    check_smoothing_parameters,
+    check_square_matrix,
     numeric_column,
+    plain_frame,
+    response_values,
+    warn_noninteger_successes,
 )
 from . import summary as _summary
 from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
@@ -29,7 +39,7 @@ from .fit import PenaltyBlock, fit_reml
 from .formula import parse_formula
 from .owned import owned_training_frame
 from .pirls import GLMProblem, fit_laml
-from .terms import Term, formula_variables, term_slices
+from .terms import Term, check_enough_rows, check_identifiable, formula_variables, term_slices
 
 METHODS = ("REML",)
 
@@ -55,12 +65,23 @@ def gam(
     "gamma" (log); ``link`` overrides the default link. ``weights``/``offset``: a column
     name or an array (as in mgcv, an ``offset=`` argument is not used by ``predict`` on
     new data; ``offset(o)`` in the formula is). ``sp`` fixes the smoothing parameters
-    (mgcv scale, one per smooth term) instead of estimating them. Keyword values inside
-    ``krls()`` may name variables of the calling scope.
+    (mgcv scale, one per smooth term, or a dict keyed by term label) instead of estimating
+    them. Keyword values inside ``krls()`` may name variables of the calling scope.
+    ``block_rows`` (a positive integer) and ``design_memory_gb`` (>= 0; a GLM's model
+    matrix is cached when it fits, else streamed block by block) trade memory for speed.
+
+    Input checks (ValueError/TypeError naming the column or argument): nullable and
+    Arrow-backed dtypes (Int64, Float64, boolean, string, ``pd.ArrowDtype``) are used as
+    their plain equivalents; unused categorical levels are dropped (as R); date/time
+    columns, object columns mixing value types and duplicated column names are refused.
+    Unpenalized columns that are linear combinations of others (a constant column next to
+    the intercept, x3 = 2 x1 - x2, x next to s(x)) are *not* dropped silently: a
+    ValueError names them and the combination (R would report NA coefficients).
     """
     caller = sys._getframe(1)
     env = {**caller.f_globals, **caller.f_locals}
-    return GAM(formula, family=family, method=method, link=link, block_rows=block_rows).fit(
+    return GAM(formula, family=family, method=method, link=link, block_rows=block_rows,
+               design_memory_gb=design_memory_gb).fit(
         data, sp=sp, weights=weights, offset=offset, env=env
     )
 
@@ -73,12 +94,7 @@ def _row_vector(data: pd.DataFrame, value, argname: str, default: float) -> np.n
         check_columns_present(data, [value])
         check_column_values(data, value)
         return numeric_column(data, value, argname)
-    arr = np.array(value, dtype=np.float64)  # a copy: the fitted model keeps it
-    if arr.ndim != 1 or arr.shape[0] != len(data):
-        raise ValueError(f"{argname} must have one value per row ({len(data)}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{argname} contains NaN or infinite values")
-    return arr
+    return check_number_vector(value, len(data), argname)
 
 
 class GAM:
@@ -86,18 +102,26 @@ class GAM:
 
     def __init__(self, formula: str, family="gaussian", method="REML", link=None,
                  block_rows=None, design_memory_gb: float = 1.25):
+        if not isinstance(formula, str):
+            raise TypeError(f"formula must be a string like 'y ~ krls(x1, x2)', got "
+                            f"{type(formula).__name__}")
         self.formula = formula
+        if isinstance(family, tuple):
+            if len(family) != 2:
+                raise ValueError(f"family as a tuple must be (name, link), e.g. ('binomial', "
+                                 f"'probit'); got {family!r}")
+            if link is not None:
+                raise ValueError(f"the link is given twice (family={family!r}, link={link!r}); "
+                                 "give it once")
         self.family_ = make_family(family, link)
         self.family = self.family_.name
         method_l = check_choice(method, METHODS, "method")
         self.method = METHODS[[m.lower() for m in METHODS].index(method_l)]
-        self.block_rows = int(block_rows or DEFAULT_BLOCK_ROWS)
-        if self.block_rows < 1:
-            raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+        # None means the default; anything else must be a positive integer (0 is an error)
+        self.block_rows = (DEFAULT_BLOCK_ROWS if block_rows is None
+                           else check_int(block_rows, "block_rows", minimum=1))
         self.offset_columns: list[str] = []
-        if not (isinstance(design_memory_gb, (int, float)) and design_memory_gb >= 0):
-            raise ValueError(f"design_memory_gb must be >= 0, got {design_memory_gb!r}")
-        self.memory_budget = float(design_memory_gb) * 2**30
+        self.memory_budget = check_nonnegative(design_memory_gb, "design_memory_gb") * 2**30
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data, sp=None, weights=None, offset=None, env=None) -> GAM:
@@ -106,27 +130,35 @@ class GAM:
         self.response = parsed.response
         self.offset_columns = parsed.offsets
         terms = parsed.terms
-        used = {parsed.response, *parsed.offsets} | set(formula_variables(parsed.parametric))
+        used = {parsed.response, *parsed.offsets} | set(
+            formula_variables(parsed.parametric, getattr(data, "columns", ())))
         for term in terms[1:]:
             used.update(term.columns)
         check_columns_present(data, sorted(used))
-        for col in sorted(used):
-            check_column_values(data, col)
+        extra = [v for v in (weights, offset) if isinstance(v, str)]
+        # nullable/Arrow dtypes -> plain, unused factor levels dropped, bad dtypes refused
+        data = plain_frame(data, sorted(used) + [c for c in extra if c in data.columns])
         # the fitted model owns copies of what it keeps, never views of the caller's data
-        data = owned_training_frame(
-            data, sorted(used) + [v for v in (weights, offset) if isinstance(v, str)])
-        y = numeric_column(data, parsed.response, "the response")
-        if np.ptp(y) == 0:
-            raise ValueError(f"the response {parsed.response!r} is constant; nothing to model")
+        data = owned_training_frame(data, sorted(used) + extra)
+        y = response_values(data, parsed.response)
         w = _row_vector(data, weights, "weights", default=1.0)
         if np.any(w < 0):
-            raise ValueError("weights must be non-negative")
+            raise ValueError(f"weights must be non-negative; {int((w < 0).sum())} are negative")
+        if not np.any(w > 0):
+            raise ValueError("weights are all zero; at least some rows need a positive weight")
+        if np.ptp(y[w > 0]) == 0:
+            raise ValueError(f"the response {parsed.response!r} is constant; nothing to model")
         off = _row_vector(data, offset, "offset", default=0.0) + self._formula_offset(data)
         self.family_.check_y(y, w, parsed.response)
+        check_family_start(self.family_, y, w, parsed.response)
+        warn_noninteger_successes(self.family_, y, w, parsed.response)
+        sp = check_smoothing_parameters(sp, [t.label for t in parsed.smooths])
         for term in terms:
             term.setup(data)
         self.terms: list[Term] = terms
         encodings = [t.encode(data) for t in terms]
+        check_enough_rows(terms, int(np.sum(w > 0)), self.family_.scale_known)
+        check_identifiable(terms, encodings, w)
         self.n_obs_ = len(y)
         if self.family_.name == "gaussian" and self.family_.link.name == "identity":
             self._fit_gaussian(encodings, y, w, off, sp, weighted=weights is not None)
@@ -246,18 +278,23 @@ class GAM:
         of the training data (owned.py): model columns and possible id columns (not
         non-integer floats), as they were at fit time.
         """
-        from .vcov import coefficient_covariance
+        from .vcov import TYPES, coefficient_covariance
 
+        if not hasattr(self, "coef_"):
+            raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
+        check_choice(type, TYPES, "vcov type")
         V = coefficient_covariance(self, type, cluster)
         return pd.DataFrame(V, index=self.coef_.index, columns=self.coef_.index)
 
     def encode(self, newdata) -> tuple[list[np.ndarray], np.ndarray]:
         """Validated per-term encodings of ``newdata`` and its formula offset."""
+        if not hasattr(self, "coef_"):
+            raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
         newdata = check_dataframe(newdata, "newdata")
         cols = {c for t in self.terms for c in t.columns} | set(self.offset_columns)
         check_columns_present(newdata, sorted(cols), "newdata")
-        for col in sorted(cols):
-            check_column_values(newdata, col)
+        # NaN/inf and dtype checks; nullable/Arrow dtypes -> plain (as when fitting)
+        newdata = plain_frame(newdata, sorted(cols), "newdata")
         return [t.encode(newdata) for t in self.terms], self._formula_offset(newdata)
 
     def predict(self, newdata=None, type: str = "link", se: bool = False, vcov="bayes",
@@ -269,7 +306,19 @@ class GAM:
         Vp) and returns a DataFrame (``fit``, ``se``). ``type="response"`` applies the
         inverse link, with se |d mu / d eta| se_eta (as mgcv ``predict.gam``).
         """
+        from .vcov import TYPES as VCOV_TYPES
+
         kind = check_choice(type, ("link", "response"), "predict type")
+        se = check_bool(se, "se")
+        if isinstance(vcov, str):
+            vcov_kind = check_choice(vcov, VCOV_TYPES, "vcov type")
+        else:  # a user-supplied coefficient covariance matrix
+            vcov_kind = None
+            if not hasattr(self, "coef_"):
+                raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
+            V_user = check_square_matrix(vcov, len(self.coef_), "vcov")
+        if not hasattr(self, "coef_"):
+            raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
         if newdata is None:
             if getattr(self, "_train", None) is None:
                 raise ValueError("this model was loaded from disk; pass newdata")
@@ -278,7 +327,8 @@ class GAM:
             encodings, off = self.encode(newdata)
         V = None
         if se:
-            V = self._Vp if vcov == "bayes" else self.vcov(vcov, cluster).to_numpy()
+            V = (V_user if vcov_kind is None else self._Vp if vcov_kind == "bayes"
+                 else self.vcov(vcov, cluster).to_numpy())
         eta, se_fit = linear_predictor(self.terms, encodings, self.coef_.to_numpy(), V,
                                        block_rows=self.block_rows)
         eta = eta + off

@@ -15,9 +15,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._checks import check_bool, check_int
 from .blocks import DEFAULT_BLOCK_ROWS
 from .kernel import default_sketch_size
 from .model import GAM
+from .terms import KRLSTerm
 
 __all__ = ["KRLSRegressor"]
 
@@ -105,6 +107,7 @@ class KRLSRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None):
         """Fit the gKRLS model by REML; returns ``self``."""
+        self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         weights = None
         if sample_weight is not None:
@@ -141,6 +144,16 @@ class KRLSRegressor(RegressorMixin, BaseEstimator):
         self.scale_ = float(model.scale_)
         return self
 
+    def _check_params(self) -> None:
+        """Every parameter is checked before fitting, whatever path ``fit`` then takes."""
+        options = {name: getattr(self, name) for name in _KRLS_OPTIONS}
+        try:
+            KRLSTerm(["x0"], **options)  # the engine's own checks of the krls() options
+            if self.block_rows is not None:
+                check_int(self.block_rows, "block_rows", minimum=1)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"KRLSRegressor: {exc}") from None
+
     @staticmethod
     def _frame(X: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
@@ -154,6 +167,7 @@ class KRLSRegressor(RegressorMixin, BaseEstimator):
         observation (for that add ``scale_``: sqrt(se^2 + scale_)).
         """
         check_is_fitted(self)
+        return_std = check_bool(return_std, "return_std")
         X = validate_data(self, X, dtype=np.float64, reset=False)
         if self.model_ is None:
             mean = np.full(X.shape[0], self.intercept_)

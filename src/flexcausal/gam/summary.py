@@ -83,7 +83,13 @@ def smooth_table(model) -> pd.DataFrame:
     )
 
 
+def _check_fitted(model) -> None:
+    if not hasattr(model, "coef_"):
+        raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
+
+
 def summarize(model) -> GAMSummary:
+    _check_fitted(model)
     n = model.n_obs_
     dev_expl = 1.0 - model.deviance_ / model.null_deviance_
     return GAMSummary(
@@ -101,6 +107,7 @@ def summarize(model) -> GAMSummary:
 
 
 def tidy(model) -> pd.DataFrame:
+    _check_fitted(model)
     par = parametric_table(model)
     rows = pd.DataFrame(
         {

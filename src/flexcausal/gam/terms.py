@@ -8,12 +8,13 @@ Penalties follow mgcv ``smoothCon(scale.penalty=TRUE)``: S <- S * ||X||_inf^2 / 
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_seed, numeric_column
+from .._checks import check_choice, check_positive, check_seed, dependent_columns, numeric_column
 from .kernel import SKETCHES, STANDARDIZE, KernelSketch, Standardizer, build_sketch
 from .kernel import gaussian_kernel as _kernel
 from .spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
@@ -73,7 +74,14 @@ class ParametricTerms(Term):
     def setup(self, data: pd.DataFrame, rng=None) -> None:
         from formulaic import model_matrix
 
-        mm = model_matrix(self.rhs, data, na_action="raise")
+        try:
+            with np.errstate(all="ignore"):  # NaN/inf are reported below / by na_action
+                mm = model_matrix(self.rhs, data, na_action="raise")
+        except Exception as exc:  # formulaic evaluation errors -> say which term and why
+            raise ValueError(
+                f"cannot build the parametric part {self.rhs!r} of the formula: "
+                f"{_plain_message(exc)}"
+            ) from exc
         self.spec = mm.model_spec
         self._names = list(mm.columns)
         self.columns = sorted(self.spec.variables_by_source.get("data", set()))
@@ -84,6 +92,20 @@ class ParametricTerms(Term):
         }
         self.coef_names = ["(Intercept)" if n == "Intercept" else n for n in self._names]
         self.n_coef = len(self._names)
+        bad = np.flatnonzero(~np.isfinite(np.asarray(mm, dtype=np.float64)).all(axis=0))
+        if bad.size:
+            raise ValueError(
+                f"parametric column(s) {[self.coef_names[j] for j in bad]} have NaN or infinite "
+                "values (e.g. log of a value <= 0); transform the data first"
+            )
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        """Data columns entering the parametric part as numbers (not as factors)."""
+        return [
+            var for var, (kind, _) in self.spec.encoder_state.items()
+            if getattr(kind, "value", kind) == "numerical" and var in self.columns
+        ]
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         for var, levels in self.levels.items():
@@ -91,9 +113,34 @@ class ParametricTerms(Term):
                 unseen = set(map(str, pd.unique(data[var]))) - set(levels)
                 if unseen:
                     raise ValueError(
-                        f"column {var!r} has levels {sorted(unseen)} not seen when fitting"
+                        f"column {var!r} has levels {sorted(unseen)} not seen when fitting; "
+                        "a fixed effect has no estimate for them: drop those rows (or model "
+                        f"the column as re({var}), which predicts unseen levels at 0)"
                     )
-        mm = self.spec.get_model_matrix(data, na_action="raise")
+        for var in self.numeric_columns:
+            if var in data.columns and not _is_number_like(data[var]):
+                raise TypeError(
+                    f"column {var!r} was numeric when fitting but has dtype "
+                    f"{data[var].dtype} here; convert it to numbers"
+                )
+        from formulaic.errors import DataMismatchWarning
+
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                # e.g. C(g) meets a level not seen when fitting: an error, as for g itself
+                warnings.simplefilter("error", DataMismatchWarning)
+                mm = self.spec.get_model_matrix(data, na_action="raise")
+        except DataMismatchWarning as exc:
+            levels = str(exc).split(": ", 1)[-1].split(". They are")[0]
+            raise ValueError(
+                f"the parametric part {self.rhs!r} meets categories not seen when fitting: "
+                f"{levels}; a fixed effect has no estimate for them: drop those rows"
+            ) from None
+        except Exception as exc:
+            raise ValueError(
+                f"cannot build the parametric part {self.rhs!r} for these data: "
+                f"{_plain_message(exc)}"
+            ) from exc
         return np.asarray(mm, dtype=np.float64)
 
     def expand(self, enc: np.ndarray) -> np.ndarray:
@@ -103,14 +150,93 @@ class ParametricTerms(Term):
     # (parametric_store.py), so loading a file never evaluates formula code.
 
 
-def formula_variables(rhs: str) -> list[str]:
-    """Data columns a formulaic right-hand side needs; ValueError if it does not parse."""
+def _plain_message(exc: Exception) -> str:
+    """formulaic's message without its terminal colour codes and marker characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    return " ".join(text.replace("\u29db", "").replace("\u29da", "").split())
+
+
+def _is_number_like(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def formula_variables(rhs: str, columns=None) -> list[str]:
+    """Data columns a formulaic right-hand side needs; ValueError if it does not parse.
+
+    formulaic does not list names it also knows as functions (``log``, ``scale``, ``abs``);
+    with the data's ``columns`` given, such a name used as a variable (not called) that is
+    a column counts too (``y ~ x + log`` with a column ``log``).
+    """
     from formulaic import Formula
 
+    from .formula import bare_names, called_functions
+
     try:
-        return sorted(v for v in Formula(rhs).required_variables if isinstance(v, str))
+        required = Formula(rhs).required_variables
     except Exception as exc:  # formulaic parse errors -> our message
-        raise ValueError(f"cannot parse the parametric part {rhs!r} of the formula: {exc}") from exc
+        raise ValueError(
+            f"cannot parse the parametric part {rhs!r} of the formula: {_plain_message(exc)}"
+        ) from exc
+    functions = set(called_functions(rhs))  # e.g. abs in abs(x): not a column
+    out = {v for v in required if isinstance(v, str) and v not in functions}
+    if columns is not None:
+        out |= {v for v in bare_names(rhs) if v in set(columns)}
+    return sorted(out)
+
+
+def check_identifiable(terms, encodings, weights: np.ndarray) -> None:
+    """ValueError naming parametric columns that are linear combinations of others.
+
+    The unpenalized columns are the parametric model matrix plus, for each ``s(x)``, the
+    linear trend in x that its penalty leaves unpenalized. A column dependent on earlier
+    ones (R ``lm`` order and tolerance) has no estimable coefficient; REML would fail or
+    give a meaningless huge standard error, so we ask the user to drop it.
+    """
+    rows = weights > 0
+    parts, centred, names = [], [], []
+    for term, enc in zip(terms, encodings, strict=True):
+        if isinstance(term, ParametricTerms):
+            block = enc[rows]
+            parts.append(block)
+            if term.coef_names[:1] == ["(Intercept)"] and block.shape[0] > 1:
+                # centre as the REML core does (reparam.py), so that a covariate with a
+                # large mean is not mistaken for a multiple of the intercept
+                block = np.hstack([block[:, :1], block[:, 1:] - block[:, 1:].mean(axis=0)])
+            centred.append(block)
+            names += term.coef_names
+        elif isinstance(term, CRSplineTerm):
+            x = enc[rows, 0]
+            parts.append((x - x.mean())[:, None])
+            centred.append(parts[-1])
+            names.append(f"{term.label}'s linear part")
+    if not parts:
+        return
+    dependent = dependent_columns(np.hstack(centred))
+    if not dependent:
+        return
+    X = np.hstack(parts)  # the combinations are reported in the user's (uncentred) columns
+    kept = [j for j in range(X.shape[1]) if j not in dependent]
+    lines, drop = [], []
+    for j in dependent:
+        coef = np.linalg.lstsq(X[:, kept], X[:, j], rcond=None)[0] if kept else np.zeros(0)
+        used = [(c, names[k]) for c, k in zip(coef, kept, strict=True)
+                if abs(c) > 1e-8 * max(1.0, np.abs(coef).max())]
+        combo = "".join(f" {'-' if c < 0 else '+'} {abs(c):.4g}*{name}" for c, name in used)
+        combo = (combo[3:] if combo.startswith(" + ") else "-" + combo[3:]) if combo else "0"
+        if names[j].endswith("'s linear part"):
+            parametric = [name for _, name in used if name != "(Intercept)"]
+            lines.append(f"{names[j]} = {combo}")
+            drop += parametric
+        else:
+            lines.append(f"{names[j]} = {combo}")
+            drop.append(names[j])
+    drop = list(dict.fromkeys(drop))
+    raise ValueError(
+        "the model's unpenalized columns are linearly dependent (rank deficient): "
+        f"{'; '.join(lines)}. Drop {drop} from the formula: a constant column, a column "
+        "that is a combination of others, or a factor level with no rows cannot be "
+        "estimated, and s(x) already contains the linear effect of x"
+    )
 
 
 class KRLSTerm(Term):
@@ -130,16 +256,32 @@ class KRLSTerm(Term):
         seed=0,
     ):
         if not columns:
-            raise ValueError("krls() needs at least one column")
+            raise ValueError("krls() needs at least one column, e.g. krls(x1, x2)")
         self.columns = list(columns)
         self.sketch = check_choice(sketch, SKETCHES, "krls() sketch")
         self.standardize = check_choice(standardize, STANDARDIZE, "krls() standardize")
-        if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1
+        ):
             raise ValueError(f"krls() size must be a positive integer, got {size!r}")
-        if not isinstance(multiplier, (int, float)) or multiplier <= 0:
+        if (isinstance(multiplier, bool) or not isinstance(multiplier, (int, float, np.number))
+                or not np.isfinite(multiplier) or multiplier <= 0):
             raise ValueError(f"krls() multiplier must be a positive number, got {multiplier!r}")
-        if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
-            raise ValueError(f"krls() bandwidth must be positive, got {bandwidth!r}")
+        if bandwidth is not None:
+            try:
+                check_positive(bandwidth, "krls() bandwidth")
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"krls() bandwidth must be positive (a finite number > 0) or None, got "
+                    f"{bandwidth!r}"
+                ) from None
+        if isinstance(seed, bool) or not (
+            seed is None or isinstance(seed, (int, np.integer, np.random.Generator))
+        ):
+            raise TypeError(f"krls() seed must be an int >= 0, None or a numpy Generator, "
+                            f"got {seed!r}")
+        if isinstance(seed, (int, np.integer)) and seed < 0:
+            raise ValueError(f"krls() seed must be >= 0, got {seed}")
         self.multiplier, self.size, self.indices = multiplier, size, indices
         self.bandwidth_arg, self.seed = bandwidth, seed
         self.label = f"krls({','.join(self.columns)})"
@@ -169,6 +311,13 @@ class KRLSTerm(Term):
                     "gKRLS), convert it with data[col].astype('category')"
                 )
         raw = self._raw(data)
+        constant = [c for c in self.columns if c not in self.levels and np.ptp(data[c]) == 0]
+        if constant and len(constant) < len(self.columns):
+            warnings.warn(
+                f"column(s) {constant} in {self.label} are constant: they have no effect in "
+                "the kernel (and their marginal effects are 0); drop them from krls()",
+                UserWarning, stacklevel=4,
+            )
         self.standardizer = Standardizer.fit(raw, self.standardize)
         Xs = self.standardizer.transform(raw)
         self.bandwidth = float(Xs.shape[1] if self.bandwidth_arg is None else self.bandwidth_arg)
@@ -185,6 +334,12 @@ class KRLSTerm(Term):
         self.coef_names = [f"{self.label}.{j + 1}" for j in range(self.n_coef)]
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
+        for col in self.columns:
+            if col not in self.levels and not _is_number_like(data[col]):
+                raise TypeError(
+                    f"column {col!r} in {self.label} was numeric when fitting but has dtype "
+                    f"{data[col].dtype} here; convert it to numbers"
+                )
         for col, levels in self.levels.items():
             unseen = set(data[col].astype(str)) - set(levels)
             if unseen:
@@ -287,9 +442,12 @@ class RandomEffectTerm(Term):
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         col = self.columns[0]
-        codes = pd.Index(self.levels).get_indexer(data[col].astype(str))
+        values = data[col]
+        if pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0):
+            values = values.astype(np.int64)  # integer codes moved by an effect: 3.0 is '3'
+        codes = pd.Index(self.levels).get_indexer(values.astype(str))
         if (codes < 0).any():
-            unseen = sorted(set(data[col].astype(str)) - set(self.levels))
+            unseen = sorted(set(values.astype(str)) - set(self.levels))
             warnings.warn(
                 f"re({col}): unseen levels {unseen}; predicting with their random effect at 0",
                 stacklevel=4,
@@ -324,7 +482,7 @@ class CRSplineTerm(Term):
     def __init__(self, column: str, k: int = 10, bs: str = "cr"):
         if check_choice(bs, ("cr",), "s() bs") != "cr":  # pragma: no cover
             raise ValueError(bs)
-        if not isinstance(k, (int, np.integer)) or k < 3:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 3:
             raise ValueError(f"s({column}): k must be an integer >= 3, got {k!r}")
         self.columns = [column]
         self.k = int(k)
@@ -332,6 +490,14 @@ class CRSplineTerm(Term):
 
     def setup(self, data: pd.DataFrame, rng=None) -> None:
         x = numeric_column(data, self.columns[0], self.label)
+        n_unique = np.unique(x).size
+        if self.k > n_unique:
+            raise ValueError(
+                f"{self.label}: k={self.k} but column {self.columns[0]!r} has only "
+                f"{n_unique} unique value(s); use k <= {n_unique}"
+                + ("" if n_unique >= 3 else " (and k >= 3: too few values for a spline; "
+                   "use the column as a parametric term or factor instead)")
+            )
         self.knots = place_knots(x, self.k)
         raw = cr_basis(x, self.knots)
         self.Z = sum_to_zero_householder(raw.sum(axis=0))
@@ -369,3 +535,25 @@ class CRSplineTerm(Term):
 TERM_CLASSES = {
     cls.kind: cls for cls in (ParametricTerms, KRLSTerm, RandomEffectTerm, CRSplineTerm)
 }
+
+
+def check_enough_rows(terms, n_rows: int, scale_known: bool) -> None:
+    """ValueError when there are fewer rows than unpenalized coefficients (parametric
+    columns plus the linear part of each ``s()``), or no row left for the scale."""
+    if sum(t.n_coef for t in terms) == 0:
+        raise ValueError("the model has no coefficients: the formula removes the intercept "
+                         "('0' or '-1') and has no other term")
+    n_par = sum(t.n_coef for t in terms if isinstance(t, ParametricTerms))
+    n_lin = sum(1 for t in terms if isinstance(t, CRSplineTerm))
+    n_unpen = n_par + n_lin
+    need = n_unpen + (0 if scale_known else 1)
+    if n_rows < need:
+        what = f"{n_par} parametric column(s)" + (
+            f" + the linear part of {n_lin} s() term(s)" if n_lin else "")
+        scale = "" if scale_known else " (one more to estimate the scale)"
+        raise ValueError(
+            f"too few rows: {n_rows} (with positive weight) for {n_unpen} unpenalized "
+            f"coefficient(s) ({what}); need at least {need}{scale}. "
+            "Use more data or fewer parametric terms (e.g. a factor with many levels -> "
+            "re(g))"
+        )
