@@ -79,10 +79,7 @@ def numeric_column(data: pd.DataFrame, column: str, context: str) -> np.ndarray:
 
 def check_array_2d(X, argname: str = "X") -> np.ndarray:
     """A finite, non-empty 2-D float64 array."""
-    arr = np.asarray(X)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{argname} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
+    arr = as_float_array(X, argname)
     if arr.ndim == 1:
         raise ValueError(f"{argname} must be 2-D (n_samples, n_features); got 1-D. Reshape it.")
     if arr.ndim != 2:
@@ -105,13 +102,11 @@ def check_seed(seed) -> np.random.Generator:
 
 def check_target_1d(y, n_rows: int, argname: str = "y") -> np.ndarray:
     """A finite numeric 1-D float64 array with ``n_rows`` entries ((n, 1) is flattened)."""
-    arr = np.asarray(y)
+    arr = as_float_array(y, argname)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"{argname} must be 1-D (n_samples,), got shape {arr.shape}")
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{argname} must be numeric, got dtype {arr.dtype}")
     if len(arr) != n_rows:
         raise ValueError(f"{argname} has {len(arr)} entries but X has {n_rows} rows")
     arr = arr.astype(np.float64, copy=False)
@@ -507,3 +502,123 @@ def check_smoothing_parameters(sp, labels: Sequence[str]) -> np.ndarray | None:
     if bad:
         raise ValueError(f"sp must be positive finite numbers (mgcv scale), got {bad}")
     return arr
+
+
+# ------------------------------------------------------- numeric arrays (iv, cluster)
+def _series_to_float(series: pd.Series, label: str) -> np.ndarray:
+    """One pandas column as float64: numbers, bools (0/1) and nullable Int/Float/boolean
+    (pd.NA -> NaN); anything else (strings, categories, dates, mixed objects) is a TypeError."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.SparseDtype):
+        series = series.sparse.to_dense()
+        dtype = series.dtype
+    if pd.api.types.is_object_dtype(dtype):
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        if kind in ("integer", "floating", "mixed-integer-float", "boolean", "decimal", "empty"):
+            return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        raise TypeError(
+            f"{label} must be numeric; it holds {kind} values such as "
+            f"{series.dropna().iloc[0]!r}: convert it (pd.to_numeric, or dummy columns via "
+            "pd.get_dummies for categories) first"
+        )
+    if getattr(dtype, "kind", "O") == "c":
+        raise TypeError(f"{label} must be real-valued, got complex dtype {dtype}")
+    if pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    ):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    raise TypeError(
+        f"{label} must be numeric, got dtype {dtype}: convert it (pd.to_numeric, or dummy "
+        "columns via pd.get_dummies for categories) first"
+    )
+
+
+def as_float_array(value, argname: str) -> np.ndarray:
+    """``value`` as a float64 ndarray of any shape (no finiteness or shape checks).
+
+    Accepted: numeric arrays/lists, booleans (as 0/1), pandas Series/DataFrames with plain
+    or nullable dtypes (Int64/Float64/boolean; pd.NA becomes NaN, reported by the caller's
+    NaN check). Strings, objects that are not numbers, categoricals, dates and complex
+    numbers raise a TypeError naming ``argname`` (and the column, for a DataFrame).
+    """
+    if isinstance(value, pd.DataFrame):
+        if value.shape[1] == 0:
+            return np.empty((len(value), 0))
+        cols = [_series_to_float(value.iloc[:, j], f"{argname} column {c!r}")
+                for j, c in enumerate(value.columns)]
+        return np.column_stack(cols)
+    if isinstance(value, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        return _series_to_float(pd.Series(value), argname)
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(
+        arr.dtype, np.floating
+    ):
+        return arr.astype(np.float64, copy=False)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{argname} must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype == object:
+        flat = arr.ravel()
+        bad = next((v for v in flat if not (isinstance(v, (int, float, np.integer, np.floating,
+                                                          np.bool_)) or v is None or v is pd.NA)),
+                   None)
+        if bad is None:
+            return np.array([np.nan if v is None or v is pd.NA else float(v) for v in flat],
+                            dtype=np.float64).reshape(arr.shape)
+        raise TypeError(
+            f"{argname} must be numeric; it holds {type(bad).__name__} values such as {bad!r}"
+        )
+    raise TypeError(f"{argname} must be numeric, got dtype {arr.dtype}")
+
+
+def check_sortable_labels(arr: np.ndarray, argname: str) -> None:
+    """Raise a TypeError if the labels mix types that cannot be ordered (e.g. 1 and "a")."""
+    if arr.dtype != object:
+        return
+    try:
+        np.unique(arr)
+    except TypeError:
+        types = sorted({type(v).__name__ for v in arr})
+        raise TypeError(
+            f"{argname} mixes label types {types}; use one type, e.g. all strings "
+            f"(np.asarray({argname}).astype(str))"
+        ) from None
+
+
+def check_int_sequence(value, argname: str, minimum: int = 1, allow_empty: bool = True):
+    """A tuple of integers >= ``minimum`` (a single integer is a 1-tuple)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+        raise TypeError(f"{argname} must be a tuple of integers >= {minimum}, got {value!r}")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{argname} must be a tuple of integers >= {minimum}, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{argname} must be a tuple of integers >= {minimum}, got {value!r}")
+        out.append(int(v))
+    if not out and not allow_empty:
+        raise ValueError(f"{argname} must hold at least one value, got {value!r}")
+    return tuple(out)
+
+
+def check_grid(value, argname: str, strictly_positive: bool = True) -> np.ndarray:
+    """A number or a non-empty 1-D grid of finite numbers > 0 (>= 0 if not strict)."""
+    items = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+    arr = np.asarray(items, dtype=object)
+    what = "> 0" if strictly_positive else ">= 0"
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{argname} must be a number {what} or a non-empty 1-D list of them, "
+                         f"got {value!r}")
+    for v in arr:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(
+            v, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"{argname} must be a number {what} or a 1-D list of them, got "
+                            f"{value!r}")
+    out = arr.astype(np.float64)
+    bad = ~np.isfinite(out) | ((out <= 0) if strictly_positive else (out < 0))
+    if bad.any():
+        where = f" in {list(out)}" if out.size > 1 else ""
+        raise ValueError(f"{argname} must be {what} and finite, got {out[bad][0]}{where}")
+    return out

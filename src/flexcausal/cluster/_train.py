@@ -81,6 +81,54 @@ class TrainResult:
     validation_curve: list[float] = field(default_factory=list)
     best_epoch: int = 0
     n_epochs: int = 0
+    # pooled loss (no inner steps) at the initial parameters on a fixed subset of training
+    # clusters: the yardstick of the divergence check
+    initial_pooled_loss: float = float("nan")
+    # do the inner steps increase the loss by more than OVERSHOOT_FACTOR at the last params?
+    inner_overshoots: bool = False
+
+
+# Training "diverged" when the last epoch's loss exceeds this multiple of the initial pooled
+# loss (about 1 for a standardized outcome: the loss of predicting the mean).
+DIVERGENCE_FACTOR = 100.0
+# Gradient steps of a sensible size lower the loss; inner steps that multiply it by more than
+# this overshoot (inner_lr too large).
+OVERSHOOT_FACTOR = 10.0
+_PROBE_CLUSTERS = 64
+
+
+def pooled_loss(params, static, X, y, mask, cfg: RFPConfig) -> float:
+    """The pooled loss (a = 1, no inner steps) of ``params`` on padded clusters."""
+    pooled = RFPConfig(1.0, 0, cfg.inner_lr, cfg.loss, cfg.first_order)
+    return float(evaluate(params, X, y, mask, static, pooled))
+
+
+def inner_overshoots(params, static, X, y, mask, cfg: RFPConfig, reference: float) -> bool:
+    """True when the k inner steps raise the loss of ``params`` more than OVERSHOOT_FACTOR
+    times (or to a non-finite value) while the pooled loss is sane (within DIVERGENCE_FACTOR
+    of ``reference``, the initial pooled loss): then inner_lr, not learning_rate, is too
+    large."""
+    if not cfg.needs_inner:
+        return False
+    before = pooled_loss(params, static, X, y, mask, cfg)
+    if not before <= DIVERGENCE_FACTOR * max(reference, 1e-12):
+        return False
+    post = RFPConfig(0.0, cfg.inner_steps, cfg.inner_lr, cfg.loss, cfg.first_order)
+    after = float(evaluate(params, X, y, mask, static, post))
+    return not after <= OVERSHOOT_FACTOR * max(before, 1e-12)
+
+
+def divergence_advice(cfg: RFPConfig, learning_rate, overshoots: bool) -> str:
+    """Which argument to lower: ``inner_lr`` when the inner steps overshoot, else the outer
+    step size ``learning_rate``."""
+    if overshoots:
+        return (f"the inner adaptation steps increase the loss, so lower inner_lr (now "
+                f"{cfg.inner_lr:g}) or inner_steps (now {cfg.inner_steps})")
+    outer = ("lower the step size of the optax optimizer passed as optimizer"
+             if learning_rate is None else f"lower learning_rate (now {learning_rate:g})")
+    if cfg.needs_inner:
+        outer += f" (then, if needed, inner_lr, now {cfg.inner_lr:g})"
+    return outer
 
 
 def train(
@@ -110,18 +158,25 @@ def train(
     if val_data is not None:
         Xv, yv, mv = (jnp.asarray(a) for a in (val_data.X, val_data.y, val_data.mask))
     result = TrainResult(params=params)
+    probe = [jnp.asarray(a[:_PROBE_CLUSTERS]) for a in (train_data.X, train_data.y,
+                                                        train_data.mask)]
+    result.initial_pooled_loss = pooled_loss(params, static, *probe, cfg)
+    lr_name = None if isinstance(optimizer, optax.GradientTransformation) else learning_rate
     best, best_params, since = np.inf, params, 0
     for e in range(epochs):
         key, sub = jax.random.split(key)
+        before = params
         params, opt_state, losses = run_epoch(
             params, opt_state, sub, X, y, mask, static, cfg, opt, B
         )
         result.loss_curve.append(float(jnp.mean(losses)))
         result.n_epochs = e + 1
         if not np.isfinite(result.loss_curve[-1]):
+            overshoots = inner_overshoots(before, static, *probe, cfg,
+                                          result.initial_pooled_loss)
             raise FloatingPointError(
-                f"training loss became {result.loss_curve[-1]} at epoch {e + 1}; "
-                "lower learning_rate or inner_lr"
+                f"RFP training diverged: the training loss became {result.loss_curve[-1]} at "
+                f"epoch {e + 1}; {divergence_advice(cfg, lr_name, overshoots)}"
             )
         if val_data is not None:
             v = float(evaluate(params, Xv, yv, mv, static, cfg))
@@ -139,4 +194,6 @@ def train(
     if val_data is None:
         best_params, result.best_epoch = params, result.n_epochs
     result.params = best_params
+    result.inner_overshoots = inner_overshoots(params, static, *probe, cfg,
+                                               result.initial_pooled_loss)
     return result

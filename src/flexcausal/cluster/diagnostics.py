@@ -69,6 +69,13 @@ def other_cluster_neighbor_fraction(
         idx, qg = idx[:, 1:], groups
     else:
         Q = _checks.check_array_2d(queries, "queries")
+        if Q.shape[1] != X.shape[1]:
+            raise ValueError(f"queries have {Q.shape[1]} columns but X has {X.shape[1]}")
+        if k > len(X):
+            raise ValueError(f"n_neighbors={k} exceeds the {len(X)} rows of X")
+        if query_groups is None:
+            raise ValueError("query_groups is required with queries: the cluster label of "
+                             "each query row")
         qg = _checks.check_groups(query_groups, Q.shape[0], min_groups=1, argname="query_groups")
         _, idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(Q)
     return (groups[idx] != np.asarray(qg)[:, None]).mean(axis=1)

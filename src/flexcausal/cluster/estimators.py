@@ -14,6 +14,7 @@ on a new cluster's rows.
 from __future__ import annotations
 
 import copy
+import warnings
 
 import equinox as eqx
 import jax
@@ -24,9 +25,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .. import _checks
 from ._data import pad_clusters
-from ._train import OPTIMIZERS, train
+from ._train import DIVERGENCE_FACTOR, OPTIMIZERS, OVERSHOOT_FACTOR, divergence_advice, train
 from .networks import ACTIVATIONS, MLP, init_mlp, split_model
-from .objective import RFPConfig, adapt_params
+from .objective import RFPConfig, adapt_params, cluster_mean_loss
 
 __all__ = ["ClusterClassifier", "ClusterRegressor"]
 
@@ -50,6 +51,11 @@ class _ClusterBase(BaseEstimator):
     standardize: centre/scale the columns of X (and y for the regressor) before training;
         ``predict`` undoes it.  The inner steps act on the standardized scale.
     seed: integer seed; the same seed gives the same numbers.
+
+    Divergence: ``fit`` raises FloatingPointError on a non-finite loss and warns
+    (RuntimeWarning) when the last epoch's loss is over 100 times the initial pooled loss,
+    naming ``inner_lr`` when the inner steps overshoot and ``learning_rate`` otherwise;
+    ``adapt`` raises / warns likewise when its steps blow up the cluster's loss.
     """
 
     _loss = "squared"
@@ -100,12 +106,7 @@ class _ClusterBase(BaseEstimator):
         return RFPConfig(a, k, lr, self._loss, bool(self.first_order))
 
     def _check_params(self) -> None:
-        hidden = self.hidden
-        if isinstance(hidden, (int, np.integer)):
-            hidden = (hidden,)
-        if not all(isinstance(h, (int, np.integer)) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
-        self._hidden = tuple(int(h) for h in hidden)
+        self._hidden = _checks.check_int_sequence(self.hidden, "hidden (layer widths)")
         _checks.check_choice(self.activation, list(ACTIVATIONS), "activation")
         if not isinstance(self.optimizer, optax.GradientTransformation):
             _checks.check_choice(self.optimizer, list(OPTIMIZERS), "optimizer")
@@ -113,12 +114,22 @@ class _ClusterBase(BaseEstimator):
         _checks.check_int(self.epochs, "epochs", minimum=1)
         _checks.check_int(self.batch_clusters, "batch_clusters", minimum=1)
         _checks.check_int(self.patience, "patience", minimum=1)
+        _checks.check_nonnegative(self.tol, "tol")
+        for name in ("first_order", "early_stopping", "standardize"):
+            _checks.check_bool(getattr(self, name), name)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            _checks.check_int(self.verbose, "verbose (True/False or an integer >= 0)")
         if self.early_stopping:
             f = self.validation_fraction
-            if not (isinstance(f, (float, int)) and 0.0 < f < 1.0):
+            if isinstance(f, (bool, np.bool_)) or not isinstance(
+                f, (int, float, np.integer, np.floating)
+            ):
+                raise TypeError(f"validation_fraction must be a number in (0, 1), got {f!r}")
+            if not (0.0 < f < 1.0):
                 raise ValueError(f"validation_fraction must be in (0, 1), got {f!r}")
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
             raise TypeError(f"seed must be an integer, got {self.seed!r}")
+        _checks.check_int(self.seed, "seed", minimum=0)
 
     def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
         """The outcome as float64 on the scale the loss sees (0/1 for the classifier)."""
@@ -132,6 +143,7 @@ class _ClusterBase(BaseEstimator):
         X = _checks.check_array_2d(X, "X")
         y = self._check_y(y, X.shape[0], "y", fitting=True)
         groups = _checks.check_groups(groups, X.shape[0], min_groups=2)
+        _checks.check_sortable_labels(groups, "groups")
 
         self.n_features_in_ = X.shape[1]
         if self.standardize:
@@ -187,7 +199,25 @@ class _ClusterBase(BaseEstimator):
         self.validation_loss_curve_ = np.asarray(res.validation_curve)
         self.best_epoch_ = res.best_epoch
         self.n_epochs_ = res.n_epochs
+        self._warn_if_diverged(res, cfg, opt)
         return self
+
+    def _warn_if_diverged(self, res, cfg: RFPConfig, opt) -> None:
+        """RuntimeWarning when the last epoch's loss is orders of magnitude above the initial
+        pooled loss (e.g. ``inner_lr=1e6``: R_k of 1e24 from the first step on)."""
+        start, last = res.initial_pooled_loss, res.loss_curve[-1]
+        limit = DIVERGENCE_FACTOR * max(start, 1e-12)
+        if not last > limit:
+            return
+        lr = None if isinstance(opt, optax.GradientTransformation) else self.learning_rate
+        warnings.warn(
+            f"RFP training diverged: the training loss R_k is {last:.3g} after "
+            f"{res.n_epochs} epoch(s), over {DIVERGENCE_FACTOR:g} times the initial pooled "
+            f"loss {start:.3g}; the fit is unreliable: "
+            f"{divergence_advice(cfg, lr, res.inner_overshoots)}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def _set_y_scale(self, y: np.ndarray) -> None:
         self.y_mean_, self.y_scale_ = 0.0, 1.0
@@ -203,12 +233,13 @@ class _ClusterBase(BaseEstimator):
         if not hasattr(self, "params_"):
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
-    def _transform(self, X) -> jnp.ndarray:
+    def _transform(self, X, argname: str = "X") -> jnp.ndarray:
         self._check_fitted()
-        X = _checks.check_array_2d(X, "X")
+        X = _checks.check_array_2d(X, argname)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"X has {X.shape[1]} columns but the model was fitted on {self.n_features_in_}"
+                f"{argname} has {X.shape[1]} columns but the model was fitted on "
+                f"{self.n_features_in_}"
             )
         return jnp.asarray((X - self.x_mean_) / self.x_scale_, dtype=jnp.float32)
 
@@ -217,24 +248,52 @@ class _ClusterBase(BaseEstimator):
         Xs = self._transform(X)
         return np.asarray(_forward(self.params_, self._static, Xs), np.float64)
 
+    def _check_adaptation(self, params, Xc, yc, mask, steps: int) -> None:
+        """Raise if the inner steps on the new cluster blow up, warn if they multiply its
+        loss by more than OVERSHOOT_FACTOR (gradient steps of a sensible size lower it)."""
+        loss = self.config_.loss
+        before = float(_cluster_loss(self.params_, self._static, Xc, yc, mask, loss))
+        after = float(_cluster_loss(params, self._static, Xc, yc, mask, loss))
+        advice = (f"refit with a lower inner_lr (now {self.config_.inner_lr:g}) or pass fewer "
+                  f"steps (now {steps})")
+        if not np.isfinite(after):
+            raise FloatingPointError(
+                f"adapt diverged: the loss on the cluster's rows became {after} after {steps} "
+                f"inner step(s); {advice}"
+            )
+        if after > OVERSHOOT_FACTOR * before + 1e-6:
+            warnings.warn(
+                f"adapt diverged: {steps} inner step(s) raised the loss on the cluster's rows "
+                f"from {before:.3g} to {after:.3g} (the adapted predictions are unreliable); "
+                f"{advice}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
     def adapt(self, X_c, y_c, steps=None):
         """A copy adapted to one new cluster: ``steps`` (default k) inner steps (eq. 20).
 
         ``X_c`` (n_c, d) and ``y_c`` (n_c,) are that cluster's rows; the returned estimator's
         ``predict`` uses theta_c^k.  With k = 0 the copy predicts like the pooled model.
         """
-        Xc = self._transform(X_c)
+        Xc = self._transform(X_c, "X_c")
         yc = self._check_y(y_c, Xc.shape[0], "y_c", fitting=False)
         yc = (yc - self.y_mean_) / self.y_scale_
         steps = self.config_.inner_steps if steps is None else _checks.check_int(steps, "steps")
         mask = jnp.ones(Xc.shape[0], jnp.float32)
-        params = _adapt(
-            self.params_, self._static, Xc, jnp.asarray(yc, jnp.float32), mask, self.config_, steps
-        )
+        yc = jnp.asarray(yc, jnp.float32)
+        params = _adapt(self.params_, self._static, Xc, yc, mask, self.config_, steps)
+        if steps > 0:
+            self._check_adaptation(params, Xc, yc, mask, steps)
         out = copy.copy(self)
         out.params_ = params
         out.adapted_steps_ = steps
         return out
+
+
+@eqx.filter_jit
+def _cluster_loss(params, static, X, y, mask, loss):
+    return cluster_mean_loss(params, static, X, y, mask, loss)
 
 
 @eqx.filter_jit
@@ -281,6 +340,7 @@ class ClusterClassifier(ClassifierMixin, _ClusterBase):
 
     def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
         arr = _checks.check_labels(y, n_rows, argname)
+        _checks.check_sortable_labels(arr, argname)
         if fitting:
             classes = np.unique(arr)
             if len(classes) != 2:

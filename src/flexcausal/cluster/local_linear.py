@@ -91,6 +91,13 @@ class LocalLinear(RegressorMixin, BaseEstimator):
             raise ValueError(f"local-linear needs at least d + 2 = {d + 2} rows, got {n}")
         if groups is not None:
             groups = _checks.check_groups(groups, n, min_groups=2)
+        _checks.check_nonnegative(self.ridge, "ridge")
+        _checks.check_bool(self.standardize, "standardize")
+        if np.all(X == X[0]):
+            raise ValueError(
+                "X has no variation (every row is the same point): a local-linear fit needs "
+                "distinct points; the best prediction is y.mean()"
+            )
         self.n_features_in_ = d
         self.x_mean_ = X.mean(axis=0) if self.standardize else np.zeros(d)
         sd = X.std(axis=0)
@@ -102,7 +109,15 @@ class LocalLinear(RegressorMixin, BaseEstimator):
         grid = self.neighbors_grid
         if grid is None:
             grid = np.unique(np.geomspace(d + 2, max(d + 3, n // 2), 12).astype(int))
+        else:
+            grid = _checks.check_int_sequence(grid, "neighbors_grid", minimum=1,
+                                              allow_empty=False)
         n_folds = _checks.check_int(self.cv, "cv", minimum=2)
+        if groups is None and n_folds > n:
+            raise ValueError(
+                f"cv={n_folds} folds but only {n} rows: pass cv <= {n}, or a fixed "
+                "n_neighbors to skip the cross-validation"
+            )
         if groups is not None:
             n_folds = min(n_folds, len(np.unique(groups)))
             splits = list(GroupKFold(n_splits=n_folds).split(self.X_, y, groups))

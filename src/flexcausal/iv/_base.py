@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_array_2d, check_target_1d
+from .._checks import as_float_array, check_array_2d, check_target_1d
 
-__all__ = ["FitData", "NPIVEstimator", "WeakInstrumentWarning", "first_stage_f"]
+__all__ = ["FirstStage", "FitData", "NPIVEstimator", "WeakInstrumentWarning", "first_stage",
+           "first_stage_f"]
 
 # Staiger & Stock (1997) rule of thumb: a first-stage F below 10 signals weak instruments.
 WEAK_F_THRESHOLD = 10.0
@@ -36,7 +37,7 @@ def as_matrix(value, argname: str, n_rows: int | None = None) -> np.ndarray:
     """A finite float64 (n, d) array; a 1-D input is read as one column (n, 1)."""
     if value is None:
         raise ValueError(f"{argname} is required")
-    arr = np.asarray(value)
+    arr = as_float_array(value, argname)
     if arr.ndim == 1:
         arr = arr[:, None]
     elif arr.ndim == 0 or arr.ndim > 2:
@@ -50,33 +51,100 @@ def as_matrix(value, argname: str, n_rows: int | None = None) -> np.ndarray:
     return arr
 
 
+def _centred_unit(data: np.ndarray | None, n: int) -> np.ndarray:
+    """Centred columns scaled to unit standard deviation; constant columns are dropped (the
+    intercept spans them). Column spaces are unchanged, so projections are too, but
+    regressors in wildly different units (or with a huge offset) no longer lose digits."""
+    if data is None or data.shape[1] == 0:
+        return np.empty((n, 0))
+    centred = data - data.mean(axis=0)
+    sd = np.sqrt(np.mean(centred**2, axis=0))
+    keep = sd > 1e-12 * np.maximum(np.abs(data).max(axis=0), 1e-300)
+    return centred[:, keep] / sd[keep]
+
+
+def _orthonormal_basis(data: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """Orthonormal basis (n, r) of the span of ``data``, whose columns have norm about
+    sqrt(n): directions with singular value below ``rtol * sqrt(n)`` are numerically absent."""
+    n = data.shape[0]
+    if data.shape[1] == 0:
+        return np.empty((n, 0))
+    u, s, _ = np.linalg.svd(data, full_matrices=False)
+    return u[:, s > rtol * np.sqrt(n)]
+
+
+@dataclass
+class FirstStage:
+    """Partial first-stage statistics of each treatment column (see ``first_stage_f``)."""
+
+    f: np.ndarray  # partial F per treatment column (nan: undefined, df_resid <= 0)
+    r2: np.ndarray  # partial R^2 per treatment column (nan: nothing left after W)
+    n_excluded: int  # q: instruments linearly independent of [1, W]
+    df_resid: int  # n - 1 - rank(W) - q
+    residual_share: np.ndarray  # RSS_r / TSS: the treatment's variance left after [1, W]
+
+
+def first_stage(treatment: np.ndarray, instrument: np.ndarray, covariates=None) -> FirstStage:
+    """The computation behind ``first_stage_f``, with its degrees of freedom."""
+    x = np.asarray(treatment, dtype=np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    n = x.shape[0]
+    w = _orthonormal_basis(_centred_unit(covariates, n))
+    z = _centred_unit(np.asarray(instrument, dtype=np.float64).reshape(n, -1), n)
+    z = z - w @ (w.T @ z)  # Frisch-Waugh: the instruments' part not in [1, W]
+    qz = _orthonormal_basis(z)
+    q = qz.shape[1]
+    df_resid = n - 1 - w.shape[1] - q
+    f_stats, r2, share = [], [], []
+    for k in range(x.shape[1]):
+        xc = x[:, k] - x[:, k].mean()
+        tss = float(xc @ xc)
+        xr = xc - w @ (w.T @ xc)
+        rss_r = float(xr @ xr)
+        share.append(rss_r / tss if tss > 0 else 0.0)
+        if tss == 0 or rss_r <= 1e-20 * tss:  # nothing left for the instruments to explain
+            f_stats.append(np.nan)
+            r2.append(np.nan)
+            continue
+        coef = qz.T @ xr
+        ess = float(coef @ coef)  # both sums of squares are >= 0 by construction
+        resid = xr - qz @ coef
+        rss_u = float(resid @ resid)
+        r2.append(min(ess / rss_r, 1.0))
+        if q == 0:
+            f_stats.append(0.0)
+        elif df_resid <= 0:
+            f_stats.append(np.nan)
+        elif rss_u <= 1e-28 * rss_r:
+            f_stats.append(np.inf)
+        else:
+            f_stats.append((ess / q) / (rss_u / df_resid))
+    return FirstStage(np.asarray(f_stats), np.asarray(r2), q, df_resid, np.asarray(share))
+
+
 def first_stage_f(treatment: np.ndarray, instrument: np.ndarray, covariates=None):
     """Partial first-stage F and R^2 of each treatment column on the excluded instruments.
 
     Regress ``X_k`` on ``[1, W, Z]`` (unrestricted) and on ``[1, W]`` (restricted);
-    ``F = ((RSS_r - RSS_u) / q) / (RSS_u / (n - p_u))`` with ``q`` excluded instruments.
-    Returns arrays ``(F, partial_R2)`` of length ``treatment.shape[1]``.
+    ``F = ((RSS_r - RSS_u) / q) / (RSS_u / (n - p_u))`` with ``q`` = rank of the instruments
+    beyond ``[1, W]`` and ``p_u`` = rank of ``[1, W, Z]``: the classical F test that the
+    excluded instruments' coefficients are zero (statsmodels' ``compare_f_test``).
+    Computed by Frisch-Waugh on centred, unit-scaled columns with orthonormal bases, so
+    ``RSS_r - RSS_u`` is a sum of squares (never negative, whatever the units or offsets).
+    Returns arrays ``(F, partial_R2)`` of length ``treatment.shape[1]``; F is 0 when no
+    instrument is left beyond ``W``, and nan where undefined (``n - p_u <= 0``, or a treatment
+    column with no variation left after ``[1, W]``).
     """
-    n = treatment.shape[0]
-    base = np.ones((n, 1))
-    if covariates is not None and covariates.shape[1]:
-        base = np.column_stack([base, covariates])
-    full = np.column_stack([base, instrument])
-    p_u = np.linalg.matrix_rank(full)
-    q = p_u - np.linalg.matrix_rank(base)
-    f_stats, r2 = [], []
-    for k in range(treatment.shape[1]):
-        x = treatment[:, k]
-        rss_u = np.sum((x - full @ np.linalg.lstsq(full, x, rcond=None)[0]) ** 2)
-        rss_r = np.sum((x - base @ np.linalg.lstsq(base, x, rcond=None)[0]) ** 2)
-        if q <= 0 or rss_r <= 0:
-            f_stats.append(np.inf if rss_r <= 0 else 0.0)
-            r2.append(1.0 if rss_r <= 0 else 0.0)
-            continue
-        dof = max(n - p_u, 1)
-        f_stats.append(((rss_r - rss_u) / q) / max(rss_u / dof, 1e-300))
-        r2.append(1.0 - rss_u / rss_r)
-    return np.asarray(f_stats), np.asarray(r2)
+    stage = first_stage(treatment, instrument, covariates)
+    return stage.f, stage.r2
+
+
+def _check_varies(data: np.ndarray, argname: str, why: str) -> None:
+    """ValueError naming the first constant column of ``data``."""
+    for j in range(data.shape[1]):
+        col = data[:, j]
+        if np.all(col == col[0]):
+            raise ValueError(f"{argname} column {j} is constant ({col[0]:g}): {why}")
 
 
 def _dedupe_columns(base: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -136,21 +204,50 @@ class NPIVEstimator:
         y = check_target_1d(outcome, n, "outcome")
         if n < 10:
             raise ValueError(f"need at least 10 observations, got {n}")
+        _check_varies(x, "treatment", "h cannot be learned from a treatment that does not "
+                      "vary; drop the column")
+        _check_varies(z, "instrument", "a constant instrument carries no information about "
+                      "the treatment; drop the column")
         w = None if covariates is None else as_matrix(covariates, "covariates", n)
         xw = x if w is None else np.column_stack([x, w])
         zw = z if w is None else np.column_stack([z, _dedupe_columns(z, w)])
         return FitData(x=x, z=z, y=y, w=w, xw=xw, zw=zw)
 
     def _check_identification(self, data: FitData) -> None:
-        """Order condition and first-stage strength; warn rather than refuse."""
-        w = data.w
-        excluded = data.z if w is None else _dedupe_columns(w, data.z)
-        self.first_stage_f_, self.first_stage_r2_ = first_stage_f(data.x, excluded, w)
-        if excluded.shape[1] < data.x.shape[1]:
+        """Order condition and first-stage strength: raise where h cannot be identified at
+        all (no instrument beyond the covariates, a treatment column that is a function of
+        the covariates), warn where it is weakly identified."""
+        stage = first_stage(data.x, data.z, data.w)
+        self.first_stage_f_, self.first_stage_r2_ = stage.f, stage.r2
+        if stage.n_excluded == 0:
+            raise ValueError(
+                "no excluded instrument: every instrument column is a linear combination of "
+                "the covariates and the intercept, so h is not identified; pass at least one "
+                "instrument that is not also a covariate"
+            )
+        flat = np.flatnonzero(np.isnan(stage.r2))
+        if flat.size:
+            raise ValueError(
+                f"treatment column {flat[0]} is a linear combination of the covariates (it "
+                "does not vary once they are held fixed), so its effect cannot be separated from "
+                "theirs; drop it from treatment or from covariates"
+            )
+        d_x = data.x.shape[1]
+        if stage.n_excluded < d_x:
             warnings.warn(
-                f"{excluded.shape[1]} excluded instrument(s) for {data.x.shape[1]} treatment "
-                "column(s): h is not identified (order condition fails); results are "
-                "driven by regularisation",
+                f"{stage.n_excluded} excluded instrument(s) for {d_x} treatment column(s): h "
+                "is not identified (order condition fails); results are driven by "
+                "regularisation. Add instruments or drop treatment columns.",
+                WeakInstrumentWarning,
+                stacklevel=3,
+            )
+        if stage.df_resid <= 0:
+            warnings.warn(
+                f"the first stage has {data.x.shape[0]} rows but 1 + {data.z.shape[1]} "
+                f"instrument + {0 if data.w is None else data.w.shape[1]} covariate columns: "
+                "it reproduces the treatment exactly (no residual degrees of freedom, the "
+                "first-stage F is undefined) and 2SLS collapses to the biased regression of Y "
+                "on X. Use fewer instruments or more rows.",
                 WeakInstrumentWarning,
                 stacklevel=3,
             )

@@ -27,6 +27,7 @@ jitted ``lax.scan`` over epochs.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import equinox as eqx
 import jax
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import check_int, check_positive
+from .._checks import check_int, check_int_sequence, check_nonnegative, check_positive
 from ._base import FitData, NPIVEstimator, Standardizer, check_fraction, split_indices
 
 __all__ = ["DFIV", "FeatureNet"]
@@ -231,9 +232,11 @@ class DFIV(NPIVEstimator):
         check_positive(self.learning_rate, "learning_rate")
         for name in ("n_epoch", "stage1_iter", "covariate_iter", "stage2_iter"):
             check_int(getattr(self, name), name, minimum=1)
-        if self.covariate_weight_decay < 0:
-            raise ValueError(f"covariate_weight_decay must be >= 0, got "
-                             f"{self.covariate_weight_decay}")
+        check_nonnegative(self.covariate_weight_decay, "covariate_weight_decay")
+        if self.treatment_hidden is not None:
+            check_int_sequence(self.treatment_hidden, "treatment_hidden (layer widths)")
+        if self.treatment_features is not None:
+            check_int(self.treatment_features, "treatment_features", minimum=1)
         check_fraction(self.split, "split")
         if not isinstance(self.standardize, bool):
             raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
@@ -255,8 +258,10 @@ class DFIV(NPIVEstimator):
         arrays = {k: jnp.asarray(v, f32) for k, v in arrays.items()}
 
         has_w = data.w is not None
-        hidden = self.treatment_hidden or ((16,) if has_w else (64, 32))
-        n_feat = self.treatment_features or (1 if has_w else 16)
+        hidden = ((16,) if has_w else (64, 32)) if self.treatment_hidden is None else \
+            check_int_sequence(self.treatment_hidden, "treatment_hidden (layer widths)")
+        n_feat = (1 if has_w else 16) if self.treatment_features is None else \
+            int(self.treatment_features)
         kt, ki, kc = jax.random.split(jax.random.PRNGKey(self.seed), 3)
         t_spec = ("linear", "relu") * len(hidden) + ("linear",)
         t_net = FeatureNet((data.x.shape[1], *hidden, n_feat), t_spec, kt)
@@ -272,13 +277,40 @@ class DFIV(NPIVEstimator):
         states = tuple(None if net is None else opt.init(eqx.filter(net, eqx.is_array))
                        for net, opt in zip(nets, (t_opt, i_opt, c_opt), strict=True))
         lam1, lam2 = float(self.lambda1 * len(i1)), float(self.lambda2 * len(i2))
-        cfg = (lam1, lam2, self.stage1_iter, self.covariate_iter, self.stage2_iter, self.n_epoch)
+        cfg = (lam1, lam2, int(self.stage1_iter), int(self.covariate_iter),
+               int(self.stage2_iter), int(self.n_epoch))
         nets, _, losses = _train_jit(nets, states, arrays, (t_opt, i_opt, c_opt), cfg)
-        u, stats = _final_weights(nets, arrays, lam1, lam2)
-        self.nets_, self.stage2_weight_, self.bn_stats_ = nets, u, stats
         losses = np.asarray(losses)
         self.history_ = {"stage1_loss": losses[:, 0], "covariate_loss": losses[:, 1],
                          "stage2_loss": losses[:, 2]}
+        self._check_training(has_w)
+        u, stats = _final_weights(nets, arrays, lam1, lam2)
+        self.nets_, self.stage2_weight_, self.bn_stats_ = nets, u, stats
+
+    def _check_training(self, has_w: bool) -> None:
+        """FloatingPointError on a non-finite loss; RuntimeWarning when training diverged
+        (stage-1 loss up by more than 1000x, or the stage-2 / covariate loss, which the
+        networks minimise, up by more than 3x over the first epoch)."""
+        names = ["stage1_loss", "stage2_loss"] + (["covariate_loss"] if has_w else [])
+        hint = f"lower learning_rate (now {self.learning_rate:g})"
+        for name in names:
+            curve = self.history_[name]
+            if not np.all(np.isfinite(curve)):
+                epoch = int(np.argmin(np.isfinite(curve))) + 1
+                raise FloatingPointError(
+                    f"DFIV diverged: {name} became {curve[epoch - 1]} at epoch {epoch}; {hint}"
+                )
+        for name in names:
+            curve = self.history_[name]
+            factor = 1e3 if name == "stage1_loss" else 3.0
+            if curve[-1] > factor * max(curve[0], 1e-12):
+                warnings.warn(
+                    f"DFIV training diverged: {name} grew from {curve[0]:.4g} (first epoch) to "
+                    f"{curve[-1]:.4g} (last); the fit is unreliable: {hint}",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return
 
     def _predict(self, xw: np.ndarray) -> np.ndarray:
         d = self.n_treatments_

@@ -41,6 +41,7 @@ product that sums of tanh neurons approximate slowly, while DFIV's tensor-produc
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -49,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import check_choice, check_int, check_positive
+from .._checks import check_choice, check_int, check_nonnegative, check_positive
 from ._base import FitData, NPIVEstimator, Standardizer, check_fraction, split_indices
 
 __all__ = ["F2BMLD", "F2Config", "inner_step", "mf_forward", "outer_gradient",
@@ -281,11 +282,7 @@ class F2BMLD(NPIVEstimator):
             check_positive(getattr(self, name), f"{name} (a step size)")
         check_positive(self.lam, "lam (the Lagrange multiplier lambda)")
         for name in ("sigma1", "sigma2", "zeta1", "zeta2"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-                raise TypeError(f"{name} must be a number >= 0, got {value!r}")
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+            check_nonnegative(getattr(self, name), name)
         if self.batch_size is not None:
             check_int(self.batch_size, "batch_size", minimum=2)
         check_choice(self.optimizer, ["langevin", "adam"], "optimizer")
@@ -326,10 +323,21 @@ class F2BMLD(NPIVEstimator):
                      init_particles(kzt, self.n_particles_z, data.zw.shape[1]))
         x_p, z_p, zt_p, losses = _run(particles, krun, arrays, cfg)
         losses = np.asarray(losses)
+        steps = (f"alpha={self.alpha:g}, beta={self.beta:g}, gamma={self.gamma:g}")
         if not np.all(np.isfinite(losses)):
             raise FloatingPointError(
-                "F2BMLD diverged (non-finite loss): lower the step sizes alpha, beta, gamma "
-                "(beta and gamma scale with 1 / lam)"
+                f"F2BMLD diverged (non-finite loss): lower the step sizes ({steps}; beta and "
+                "gamma scale with 1 / lam)"
+            )
+        f2 = losses[:, 1]
+        late = float(f2[-max(len(f2) // 10, 1):].mean())
+        if late > 3.0 * f2[0]:
+            warnings.warn(
+                f"F2BMLD training diverged: the stage-2 loss F2 grew from {f2[0]:.4g} (first "
+                f"step) to {late:.4g} (last 10% of steps), worse than predicting the mean; the "
+                f"fit is unreliable: lower the step sizes ({steps})",
+                RuntimeWarning,
+                stacklevel=3,
             )
         self.particles_x_, self.particles_z_, self.particles_z_tilde_ = x_p, z_p, zt_p
         self.history_ = {"F1": losses[:, 0], "F2": losses[:, 1], "L_lambda": losses[:, 2]}

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import linalg
 from scipy.spatial.distance import cdist
 
-from .._checks import check_choice, check_int, check_seed
+from .._checks import check_bool, check_choice, check_grid, check_int
 from ._base import FitData, NPIVEstimator, check_fraction, split_indices
 
 __all__ = ["KIV", "gaussian_kernel", "median_lengthscales"]
@@ -70,12 +70,7 @@ def _mean_and_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def _check_grid(value, argname: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{argname} must be a positive number or a 1-D grid of them")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{argname} must be > 0 (a ridge penalty), got {value}")
-    return arr
+    return check_grid(value, argname)
 
 
 class KIV(NPIVEstimator):
@@ -124,25 +119,38 @@ class KIV(NPIVEstimator):
         if self.nystrom is not None:
             check_int(self.nystrom, "nystrom", minimum=2)
         check_choice(self.select, ["1se", "min"], "select")
-        check_seed(self.seed)
+        check_bool(self.center, "center")
+        check_int(self.seed, "seed")
+        for name in ("lengthscale_x", "lengthscale_z"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                if value != "median":
+                    raise ValueError(
+                        f"{name} must be 'median' or positive numbers, got {value!r}"
+                    )
+            else:
+                check_grid(value, name)
 
-    def _lengthscales(self, value, data, name):
+    def _lengthscales(self, value, data, name, what):
         if isinstance(value, str):
-            if value != "median":
-                raise ValueError(f"{name} must be 'median' or positive numbers, got {value!r}")
             return median_lengthscales(data)
-        arr = np.broadcast_to(np.asarray(value, dtype=float), (data.shape[1],)).copy()
-        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-            raise ValueError(f"{name} must be > 0, got {value}")
-        return arr
+        arr = check_grid(value, name)
+        if arr.size not in (1, data.shape[1]):
+            raise ValueError(
+                f"{name} has {arr.size} values but {what} has {data.shape[1]} column(s): pass "
+                "one lengthscale, or one per column"
+            )
+        return np.broadcast_to(arr, (data.shape[1],)).copy()
 
     def _fit(self, data: FitData) -> None:
-        rng = check_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
         i1, i2 = split_indices(len(data.y), self.split, rng)
         x1, z1, y1 = data.xw[i1], data.zw[i1], data.y[i1]
         z2, x2, y2 = data.zw[i2], data.xw[i2], data.y[i2]
-        self.lengthscale_x_ = self._lengthscales(self.lengthscale_x, x1, "lengthscale_x")
-        self.lengthscale_z_ = self._lengthscales(self.lengthscale_z, z1, "lengthscale_z")
+        self.lengthscale_x_ = self._lengthscales(self.lengthscale_x, x1, "lengthscale_x",
+                                                 "[treatment, covariates]")
+        self.lengthscale_z_ = self._lengthscales(self.lengthscale_z, z1, "lengthscale_z",
+                                                 "[instrument, covariates]")
         grid1 = _check_grid(DEFAULT_GRID if self.lambda1 is None else self.lambda1, "lambda1")
         grid2 = _check_grid(DEFAULT_GRID if self.lambda2 is None else self.lambda2, "lambda2")
         self.y_mean_ = float(y1.mean()) if self.center else 0.0

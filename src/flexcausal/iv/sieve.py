@@ -23,7 +23,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.preprocessing import PolynomialFeatures, SplineTransformer
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_grid, check_int, check_nonnegative
 from ._base import FitData, NPIVEstimator, Standardizer
 
 __all__ = ["Sieve2SLS"]
@@ -107,11 +107,16 @@ class Sieve2SLS(NPIVEstimator):
             )
         check_int(self.cv, "cv", minimum=2)
         check_int(self.seed, "seed")
-        for value in list(self._grid()) if self._use_cv else [self.alpha]:
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-                raise TypeError(f"alpha must be a number >= 0 or 'cv', got {value!r}")
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"alpha must be a finite number >= 0, got {value}")
+        if self.tensor is not None and not isinstance(self.tensor, (bool, np.bool_)):
+            raise TypeError(f"tensor must be True, False or None, got {self.tensor!r}")
+        if self._use_cv:
+            self._grid()
+        else:
+            if isinstance(self.alpha, (bool, np.bool_)) or not isinstance(
+                self.alpha, (int, float, np.integer, np.floating)
+            ):
+                raise TypeError(f"alpha must be a number >= 0 or 'cv', got {self.alpha!r}")
+            check_nonnegative(self.alpha, "alpha")
 
     @property
     def _use_cv(self) -> bool:
@@ -120,10 +125,7 @@ class Sieve2SLS(NPIVEstimator):
     def _grid(self) -> np.ndarray:
         if self.alphas is None:
             return np.logspace(-6, 0, 13)
-        grid = np.atleast_1d(np.asarray(self.alphas, dtype=object))
-        if grid.size == 0:
-            raise ValueError("alphas must hold at least one value")
-        return grid
+        return check_grid(self.alphas, "alphas", strictly_positive=False)
 
     def _tensor_flag(self, sizes) -> bool:
         if self.tensor is not None:
@@ -139,13 +141,19 @@ class Sieve2SLS(NPIVEstimator):
         psi = self.basis_x_(data.xw)
         b = self.basis_z_(data.zw)
         if b.shape[1] < psi.shape[1]:
+            hint = "" if tz else ", or tensor=True for the instruments"
             raise ValueError(
-                f"the instrument basis has {b.shape[1]} functions but h's has {psi.shape[1]}: "
-                "raise n_basis_z or use tensor=True for the instruments"
+                f"the instrument basis has {b.shape[1]} functions but h's has {psi.shape[1]}; "
+                "sieve 2SLS needs at least as many instrument functions as h has terms: raise "
+                "n_basis_z, lower n_basis_x or add instruments (an instrument with L distinct "
+                f"values gives at most L functions){hint}"
             )
         self.cv_loss_ = None
         if self._use_cv:
-            grid = self._grid().astype(float)
+            n = len(data.y)
+            if self.cv > n:
+                raise ValueError(f"cv={self.cv} folds but only {n} rows: pass cv <= {n}")
+            grid = self._grid()
             self.cv_loss_ = cv_stage2_loss(psi, b, data.y, grid, self.cv,
                                            np.random.default_rng(self.seed))
             self.alpha_ = float(grid[int(np.argmin(self.cv_loss_))])
