@@ -35,7 +35,7 @@ from . import summary as _summary
 from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
 from .design import make_design
 from .families import make_family
-from .fit import PenaltyBlock, fit_reml
+from .fit import PenaltyBlock, fit_reml, needs_qr
 from .formula import parse_formula
 from .owned import owned_training_frame
 from .pirls import GLMProblem, fit_laml
@@ -182,35 +182,39 @@ class GAM:
         return sp
 
     def _fit_gaussian(self, encodings, y, w, off, sp, weighted: bool) -> None:
-        """Identity link: one streamed pass to X'WX, X'Wy, then REML on p x p matrices."""
-        cp = accumulate(self.terms, encodings, y - off, weights=w if weighted else None,
-                        block_rows=self.block_rows)
-        for term, rowmax in zip(self.terms, cp.max_row_abs_sum, strict=True):
+        """Identity link: one streamed pass to the QR factor of [X, y], then REML on
+        p x p matrices (fit.py)."""
+        args = (self.terms, encodings, y - off, w if weighted else None, self.block_rows,
+                self._has_intercept())
+        qrs = accumulate(*args, method="gram")
+        for term, rowmax in zip(self.terms, qrs.max_row_abs_sum, strict=True):
             term.finish(rowmax)
         blocks = self._penalty_blocks()
-        cp.n = int(np.sum(w > 0))
-        res = fit_reml(cp, blocks, sp=self._check_sp(sp, len(blocks)),
+        if needs_qr(qrs, blocks):  # ill-conditioned or interpolating: exact QR pass
+            qrs = accumulate(*args, method="qr")
+        qrs.n = int(np.sum(w > 0))
+        res = fit_reml(qrs, blocks, sp=self._check_sp(sp, len(blocks)),
                        log_weight_sum=float(np.sum(np.log(w[w > 0]))))
-        beta = res.beta
-        self.deviance_ = float(cp.yty - 2 * beta @ cp.Xty + beta @ cp.XtX @ beta)
+        self.deviance_ = res.rss
         self.reml_scale_ = float(res.scale)
-        self._store(res.beta, res.rho, res.scale, res.reml, res.A_inv, cp.XtX, res.converged,
+        self._store(res.beta, res.rho, res.scale, res.reml, res.post, res.converged,
                     res.n_iter)
         self.null_deviance_ = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
         self._fitted = None
         # residual mean is 0 with an intercept, so var(resid) (n-1) = weighted RSS
-        self.r2_adj_ = 1.0 - (self.deviance_ / (cp.n - self.edf_total_)) / (
-            self.null_deviance_ / (cp.n - 1))
+        self.r2_adj_ = 1.0 - (self.deviance_ / (qrs.n - self.edf_total_)) / (
+            self.null_deviance_ / (qrs.n - 1))
 
     def _fit_glm(self, encodings, y, w, off, sp) -> None:
         """Other families: cached model matrix, penalized IRLS inside LAML (pirls.py)."""
-        X, rowmax = make_design(self.terms, encodings, self.block_rows, self.memory_budget)
+        X, rowmax = make_design(self.terms, encodings, self.block_rows, self.memory_budget,
+                                intercept=self._has_intercept())
         for term, m in zip(self.terms, rowmax, strict=True):
             term.finish(m)
         blocks = self._penalty_blocks()
         problem = GLMProblem(X, y, w, off, self.family_, blocks)
         res = fit_laml(problem, sp=self._check_sp(sp, len(blocks)))
-        self._store(res.beta, res.rho, res.scale, res.reml, res.H_inv, res.XtWX, res.converged,
+        self._store(res.beta, res.rho, res.scale, res.reml, res.post, res.converged,
                     res.n_iter)
         self.reml_scale_ = res.reml_scale
         self.deviance_ = res.state.deviance
@@ -218,6 +222,10 @@ class GAM:
         self.null_deviance_ = float(np.sum(self.family_.dev_resids(y, mu0, w)))
         self._fitted = res.state.eta
         self.r2_adj_ = _r2_adjusted(y, res.state.mu, w, self.edf_total_)
+
+    def _has_intercept(self) -> bool:
+        first = self.terms[0]
+        return first.kind == "parametric" and first.coef_names[:1] == ["(Intercept)"]
 
     def _penalty_blocks(self) -> list[PenaltyBlock]:
         slices = term_slices(self.terms)
@@ -227,19 +235,20 @@ class GAM:
             if t.penalty is not None
         ]
 
-    def _store(self, beta, rho, scale, reml, H_inv, XtWX, converged, n_iter) -> None:
+    def _store(self, beta, rho, scale, reml, post, converged, n_iter) -> None:
+        """Results in the original basis; ``post`` (fit.Posterior) carries (X'WX + S)^{-1},
+        F = (X'WX + S)^{-1} X'WX and its diagonal."""
         names = [n for t in self.terms for n in t.coef_names]
         smooths = [t for t in self.terms if t.penalty is not None]
         self.coef_ = pd.Series(beta, index=names, name="coef")
         self.sp_ = pd.Series(np.exp(rho), index=[t.label for t in smooths], name="sp")
-        F = H_inv @ XtWX
-        self.edf_coef_ = np.diag(F).copy()
+        self.edf_coef_ = np.diag(post.F).copy()
         self.scale_ = float(scale)
         self.reml_ = float(reml)
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
-        self._Vp = H_inv * scale
-        self._Ve = F @ self._Vp
+        self._Vp = post.A_inv * scale
+        self._Ve = post.F @ self._Vp
         self._derive_term_stats()
 
     def _derive_term_stats(self) -> None:
