@@ -136,7 +136,8 @@ def _demo_effects(ctx: DemoContext) -> None:
     ctx.echo(f"fit time {time.perf_counter() - start:.2f} s, edf {fit.edf_total_:.1f}")
     true_ame = float(np.mean(p * (1 - p) * (np.cos(df.x1) + 0.5 * df.x2)))
     for vcov in ("bayes", "cluster"):
-        out = fc.marginal_effects(fit, ["x1", "x3"], vcov=vcov, cluster="school")
+        out = fc.marginal_effects(fit, ["x1", "x3"], vcov=vcov,
+                                  cluster="school" if vcov == "cluster" else None)
         ctx.echo(f"AMEs on P(y = 1), SEs from {vcov!r}:")
         ctx.echo(out[["term", "estimate", "std_error", "ci_low", "ci_high"]].round(4)
                  .to_string(index=False))

@@ -911,3 +911,14 @@ def test_krls_regressor_return_std_must_be_bool():
     model = fc.KRLSRegressor().fit(X, y)
     with pytest.raises(TypeError, match="return_std must be True or False"):
         model.predict(X, return_std="no")
+
+
+def test_cluster_argument_without_cluster_vcov_is_an_error():
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"x": rng.normal(size=80), "g": rng.integers(0, 8, 80)})
+    d["y"] = d.x + rng.normal(size=80)
+    fit = fc.gam("y ~ x", d)
+    with pytest.raises(ValueError, match="cluster= is only used with vcov type 'cluster'"):
+        fit.vcov("HC1", cluster="g")
+    with pytest.raises(ValueError, match="cluster= is only used"):
+        fc.marginal_effects(fit, ["x"], vcov="bayes", cluster="g")

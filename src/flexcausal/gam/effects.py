@@ -118,6 +118,9 @@ def _combine(moves: list[Move], aie: bool = False) -> tuple[list[list[int]], lis
 def _resolve_vcov(model, vcov, cluster) -> np.ndarray:
     if isinstance(vcov, str):
         return model.vcov(vcov, cluster=cluster).to_numpy()
+    if cluster is not None:
+        raise ValueError("cluster= is only used with vcov='cluster'; a vcov matrix already "
+                         "fixes the covariance, so drop cluster=")
     p = len(model.coef_)
     try:
         return check_square_matrix(vcov, p, "vcov")

@@ -291,7 +291,10 @@ class GAM:
 
         if not hasattr(self, "coef_"):
             raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
-        check_choice(type, TYPES, "vcov type")
+        kind = check_choice(type, TYPES, "vcov type")
+        if cluster is not None and kind != "cluster":
+            raise ValueError(f"cluster= is only used with vcov type 'cluster', not {type!r}; "
+                             "drop cluster= or ask for type='cluster'")
         V = coefficient_covariance(self, type, cluster)
         return pd.DataFrame(V, index=self.coef_.index, columns=self.coef_.index)
 
