@@ -32,7 +32,7 @@ def make_frame(n=150, seed=11):
 
 def results(model, new):
     return {
-        "predict_train": model.predict(),
+            "predict_train": model.predict(),
         "fitted": np.array(model.fitted_values_),
         "predict_new": model.predict(new, se=True),
         "ame": fc.marginal_effects(model, ["x1", "x3"]),
@@ -115,29 +115,25 @@ def test_arrays_passed_in_are_copied():
     model = fc.gam("y ~ x3 + krls(x1, x2) + s(z, bs='cr', k=5)", df, weights=weights,
                    offset=offset)
     new = base.iloc[::5].copy()
-    before = {
-        "predict_train": model.predict(),
-        "fitted": np.array(model.fitted_values_),
-        "predict_new": model.predict(new),
-        "ame": fc.marginal_effects(model, ["x1"]),
-        "V_hc0": model.vcov("HC0"),
-        "V_cluster": model.vcov("cluster", cluster=cluster),
-        "V_school": model.vcov("cluster", cluster="school"),
-    }
+
+    def results():
+        return {
+            "predict_train": model.predict(),
+            "fitted": np.array(model.fitted_values_),
+            "predict_new": model.predict(new),
+            "ame": fc.marginal_effects(model, ["x1"]),
+            "V_hc0": model.vcov("HC0"),
+            "V_cluster": model.vcov("cluster", cluster=cluster),
+            "V_school": model.vcov("cluster", cluster="school"),
+        }
+
+    before = results()
     if np.shares_memory(buffer, df["x1"].to_numpy()):  # the frame really is a view
         buffer[:] = 0.0
     weights[:] = 7.0
     offset[:] = 3.0
     del df["school"]
-    after = {
-        "predict_train": model.predict(),
-        "fitted": np.array(model.fitted_values_),
-        "predict_new": model.predict(new),
-        "ame": fc.marginal_effects(model, ["x1"]),
-        "V_hc0": model.vcov("HC0"),
-        "V_cluster": model.vcov("cluster", cluster=cluster),
-        "V_school": model.vcov("cluster", cluster="school"),
-    }
+    after = results()
     assert_same(before, after)
 
 

@@ -14,3 +14,15 @@ rows <- function(m) unname(as.matrix(m))   # write_json writes matrices row-majo
 df_to_list <- function(d) {
   lapply(d, function(col) I(if (is.factor(col)) as.character(col) else as.numeric(col)))
 }
+
+# One custom sketch per krls() term: draws idx1, idx2, ... (1-based, assigned into `env`,
+# where the R formula refers to them) and returns them 0-based for the JSON.
+draw_sketches <- function(n, n_krls, env) {
+  idx_list <- list()
+  for (k in seq_len(n_krls)) {
+    idx <- draw_idx(n)
+    assign(paste0("idx", k), idx, envir = env)
+    idx_list[[paste0("krls", k)]] <- I(as.integer(idx - 1L))
+  }
+  idx_list
+}

@@ -130,14 +130,7 @@ fit_case <- function(name, seed, dgp, n, formula_py, formula_r, n_krls, family,
   if (!is.null(pre)) pre()
   data <- dgp(n)
   newdata <- dgp(N_NEW)
-  idx_list <- list()
-  if (n_krls > 0) {
-    for (k in seq_len(n_krls)) {
-      idx <- draw_idx(n)
-      assign(paste0("idx", k), idx)
-      idx_list[[paste0("krls", k)]] <- I(as.integer(idx - 1L))
-    }
-  }
+  idx_list <- draw_sketches(n, n_krls, environment())
   fml <- as.formula(formula_r, env = environment())
   fam <- family
   t0 <- proc.time()[["elapsed"]]

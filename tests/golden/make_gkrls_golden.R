@@ -95,14 +95,7 @@ fit_case <- function(name, seed, dgp, n, formula_py, formula_r, n_krls, sketch =
   data <- dgp(n)
   newdata <- dgp(50)
   # custom sketch indices: idx1, idx2, ... live in this environment (formula env)
-  idx_list <- list()
-  if (sketch && n_krls > 0) {
-    for (k in seq_len(n_krls)) {
-      idx <- draw_idx(n)
-      assign(paste0("idx", k), idx)
-      idx_list[[paste0("krls", k)]] <- I(as.integer(idx - 1L))
-    }
-  }
+  idx_list <- if (sketch) draw_sketches(n, n_krls, environment()) else list()
   fml <- as.formula(formula_r, env = environment())
   fit <- gam(fml, data = data, method = "REML")
 

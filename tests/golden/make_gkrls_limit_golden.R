@@ -103,14 +103,7 @@ fit_case <- function(name, seed, dgp, n, formula_py, formula_r, n_krls, family, 
   set.seed(seed)
   data <- dgp(n)
   newdata <- dgp(N_NEW)
-  idx_list <- list()
-  if (n_krls > 0) {
-    for (k in seq_len(n_krls)) {
-      idx <- draw_idx(n)
-      assign(paste0("idx", k), idx)
-      idx_list[[paste0("krls", k)]] <- I(as.integer(idx - 1L))
-    }
-  }
+  idx_list <- draw_sketches(n, n_krls, environment())
   fml <- as.formula(formula_r, env = environment())
   fit <- gam(fml, data = data, family = family, method = "REML")
   labels <- vapply(fit$smooth, function(s) s$label, "")
