@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
-from ._checks import check_columns_present, check_dataframe, is_categorical
+from ._frames import check_columns_present, check_dataframe, is_categorical
 
 __all__ = [
     "plot_effects",

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam import io
+from flexcausal.gam import io_schema
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +60,18 @@ def test_saved_file_is_npz_with_json_header_and_no_pickle(data, tmp_path):
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(npz["__meta__"].tobytes())
     assert meta["flexcausal_version"] == fc.__version__
-    assert meta["format"] == io.FORMAT_VERSION
+    assert meta["format"] == io_schema.FORMAT_VERSION
 
 
 def test_version_stamp_is_checked(data, tmp_path, monkeypatch):
     model = fc.gam("y ~ x3", data)
     path = tmp_path / "m.npz"
     model.save(path)
-    monkeypatch.setattr(io, "FORMAT_VERSION", io.FORMAT_VERSION + 1)
+    monkeypatch.setattr(io_schema, "FORMAT_VERSION", io_schema.FORMAT_VERSION + 1)
     with pytest.raises(ValueError, match="model format 1"):
         fc.load(path)
     monkeypatch.undo()
-    monkeypatch.setattr(io, "__version__", "9.0.0")
+    monkeypatch.setattr(io_schema, "__version__", "9.0.0")
     with pytest.raises(ValueError, match="incompatible"):
         fc.load(path)
 

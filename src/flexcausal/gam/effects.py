@@ -24,14 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import (
-    check_bool,
-    check_choice,
-    check_columns_present,
-    check_dataframe,
-    check_square_matrix,
-    plain_frame,
-)
+from .._checks import check_bool, check_choice, check_square_matrix
+from .._frames import check_columns_present, check_dataframe, plain_frame
 from .contrasts import Contrast, evaluate_contrast
 
 TYPES = ("derivative", "second_derivative", "IQR", "minmax", "onesd", "predict")

@@ -17,29 +17,30 @@ import pandas as pd
 from .._checks import (
     check_bool,
     check_choice,
-    check_column_values,
-    check_columns_present,
-    check_dataframe,
-    check_family_start,
     check_int,
     check_nonnegative,
     check_number_vector,
-    check_smoothing_parameters,
     check_square_matrix,
+)
+from .._frames import (
+    check_column_values,
+    check_columns_present,
+    check_dataframe,
     numeric_column,
     plain_frame,
     response_values,
-    warn_noninteger_successes,
 )
 from . import summary as _summary
 from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
+from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
 from .design import make_design
 from .families import make_family
 from .fit import PenaltyBlock, fit_reml, needs_qr
 from .formula import parse_formula
+from .identifiability import check_identifiable
 from .owned import owned_training_frame
 from .pirls import GLMProblem, fit_laml
-from .terms import Term, check_enough_rows, check_identifiable, formula_variables, term_slices
+from .terms import Term, check_enough_rows, formula_variables, term_slices
 
 METHODS = ("REML",)
 

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_positive, check_seed, dependent_columns, numeric_column
+from .._checks import check_choice, check_positive, check_seed
+from .._frames import numeric_column
 from .kernel import SKETCHES, STANDARDIZE, KernelSketch, Standardizer, build_sketch
 from .kernel import gaussian_kernel as _kernel
 from .spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
@@ -182,61 +183,6 @@ def formula_variables(rhs: str, columns=None) -> list[str]:
     if columns is not None:
         out |= {v for v in bare_names(rhs) if v in set(columns)}
     return sorted(out)
-
-
-def check_identifiable(terms, encodings, weights: np.ndarray) -> None:
-    """ValueError naming parametric columns that are linear combinations of others.
-
-    The unpenalized columns are the parametric model matrix plus, for each ``s(x)``, the
-    linear trend in x that its penalty leaves unpenalized. A column dependent on earlier
-    ones (R ``lm`` order and tolerance) has no estimable coefficient; REML would fail or
-    give a meaningless huge standard error, so we ask the user to drop it.
-    """
-    rows = weights > 0
-    parts, centred, names = [], [], []
-    for term, enc in zip(terms, encodings, strict=True):
-        if isinstance(term, ParametricTerms):
-            block = enc[rows]
-            parts.append(block)
-            if term.coef_names[:1] == ["(Intercept)"] and block.shape[0] > 1:
-                # centre as the REML core does (reparam.py), so that a covariate with a
-                # large mean is not mistaken for a multiple of the intercept
-                block = np.hstack([block[:, :1], block[:, 1:] - block[:, 1:].mean(axis=0)])
-            centred.append(block)
-            names += term.coef_names
-        elif isinstance(term, CRSplineTerm):
-            x = enc[rows, 0]
-            parts.append((x - x.mean())[:, None])
-            centred.append(parts[-1])
-            names.append(f"{term.label}'s linear part")
-    if not parts:
-        return
-    dependent = dependent_columns(np.hstack(centred))
-    if not dependent:
-        return
-    X = np.hstack(parts)  # the combinations are reported in the user's (uncentred) columns
-    kept = [j for j in range(X.shape[1]) if j not in dependent]
-    lines, drop = [], []
-    for j in dependent:
-        coef = np.linalg.lstsq(X[:, kept], X[:, j], rcond=None)[0] if kept else np.zeros(0)
-        used = [(c, names[k]) for c, k in zip(coef, kept, strict=True)
-                if abs(c) > 1e-8 * max(1.0, np.abs(coef).max())]
-        combo = "".join(f" {'-' if c < 0 else '+'} {abs(c):.4g}*{name}" for c, name in used)
-        combo = (combo[3:] if combo.startswith(" + ") else "-" + combo[3:]) if combo else "0"
-        if names[j].endswith("'s linear part"):
-            parametric = [name for _, name in used if name != "(Intercept)"]
-            lines.append(f"{names[j]} = {combo}")
-            drop += parametric
-        else:
-            lines.append(f"{names[j]} = {combo}")
-            drop.append(names[j])
-    drop = list(dict.fromkeys(drop))
-    raise ValueError(
-        "the model's unpenalized columns are linearly dependent (rank deficient): "
-        f"{'; '.join(lines)}. Drop {drop} from the formula: a constant column, a column "
-        "that is a combination of others, or a factor level with no rows cannot be "
-        "estimated, and s(x) already contains the linear effect of x"
-    )
 
 
 class KRLSTerm(Term):
