@@ -196,6 +196,26 @@ def test_reml_is_invariant_to_the_scale_of_y():
                                rtol=1e-3)
 
 
+@pytest.mark.parametrize("factor", [1e-150, 1e150])
+def test_extreme_units_of_y_change_nothing_but_the_units(factor):
+    df = _data(16)
+    formula = "y ~ z + s(x3) + krls(x1, x2, size=20)"
+    a = fc.gam(formula, df)
+    b = fc.gam(formula, df.assign(y=df.y * factor))
+    np.testing.assert_allclose(b.sp_, a.sp_, rtol=1e-6)
+    np.testing.assert_allclose(b.edf_, a.edf_, rtol=1e-7)
+    np.testing.assert_allclose(b.fitted_values_ / factor, a.fitted_values_, rtol=1e-7)
+    assert b.scale_ / factor**2 == pytest.approx(a.scale_, rel=1e-7)
+
+
+def test_one_level_per_row_random_effect_warns_when_the_scale_is_estimated():
+    rng = np.random.default_rng(17)
+    df = pd.DataFrame({"x": rng.normal(size=60), "g": [f"g{i}" for i in range(60)]})
+    df["y"] = df.x + rng.normal(size=60)
+    with pytest.warns(UserWarning, match=r"re\(g\) has 60 levels for 60 rows"):
+        fc.gam("y ~ x + re(g)", df)
+
+
 def test_interpolating_fit_is_finite_and_quiet():
     rng = np.random.default_rng(12)
     x1, x2 = rng.uniform(0, 2 * np.pi, (2, 60))

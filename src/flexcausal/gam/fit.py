@@ -205,8 +205,15 @@ def fit_reml(
     sp: np.ndarray | None = None,
     log_weight_sum: float = 0.0,
     quiet: bool = False,
+    y_scale: float = 1.0,
 ) -> REMLFit:
-    """Minimise the REML score over rho (Newton, exact Hessian); ``sp`` fixes lambda."""
+    """Minimise the REML score over rho (Newton, exact Hessian); ``sp`` fixes lambda.
+
+    ``y_scale``: ``qrs`` was accumulated for y / y_scale (so that D, D^2 neither
+    underflow nor overflow whatever the units of y); coefficients, D and the scale are
+    mapped back, and the score gains c log(y_scale^2) (V is equivariant: V(a y) =
+    V(y) + c log a^2, Wood 2011 eq. 4), so results mean what they mean for y itself.
+    """
     crit = GaussianREML(qrs, blocks, log_weight_sum)
     if sp is not None or not blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if blocks else np.zeros(0)
@@ -220,11 +227,13 @@ def fit_reml(
         rho, value, grad, payload = res.rho, res.score, res.grad, res.payload
         n_iter, converged = res.n_iter, res.converged
     fac, beta_r, D = payload
-    post = posterior(fac, beta_r, qrs.shift, blocks)
-    scale = D / (2.0 * crit.c)
     resid = qrs.f - (qrs.R @ crit.rp.T) @ beta_r
     rss = float(resid @ resid + qrs.r2)
-    return REMLFit(post.beta, rho, scale, value, post, D, rss, n_iter, converged, grad)
+    a2 = y_scale**2
+    post = posterior(fac, beta_r * y_scale, qrs.shift, blocks)
+    value = value + crit.c * np.log(a2)
+    return REMLFit(post.beta, rho, a2 * D / (2.0 * crit.c), value, post, a2 * D, a2 * rss,
+                   n_iter, converged, grad)
 
 
 def _centring(m: np.ndarray) -> np.ndarray:

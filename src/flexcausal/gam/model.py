@@ -10,9 +10,11 @@ Vp = (X'WX + S)^{-1} phi (Bayesian), Ve = F Vp (frequentist), sp on mgcv's scale
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import LinAlgError
 
 from .._checks import (
     check_bool,
@@ -160,11 +162,18 @@ class GAM:
         encodings = [t.encode(data) for t in terms]
         check_enough_rows(terms, int(np.sum(w > 0)), self.family_.scale_known)
         check_identifiable(terms, encodings, w)
+        if not self.family_.scale_known:
+            _warn_unidentified_random_effects(terms, w)
         self.n_obs_ = len(y)
-        if self.family_.name == "gaussian" and self.family_.link.name == "identity":
-            self._fit_gaussian(encodings, y, w, off, sp, weighted=weights is not None)
-        else:
-            self._fit_glm(encodings, y, w, off, sp)
+        try:
+            if self.family_.name == "gaussian" and self.family_.link.name == "identity":
+                self._fit_gaussian(encodings, y, w, off, sp, weighted=weights is not None)
+            else:
+                self._fit_glm(encodings, y, w, off, sp)
+        except LinAlgError as exc:  # the checks above should make this unreachable
+            raise ValueError(
+                f"the penalized model matrix is numerically singular ({exc}); look for "
+                "columns or terms that duplicate each other, or rescale covariates") from exc
         self._train = {"encodings": encodings, "y": y, "weights": w, "offset": off, "data": data}
         return self
 
@@ -185,8 +194,11 @@ class GAM:
     def _fit_gaussian(self, encodings, y, w, off, sp, weighted: bool) -> None:
         """Identity link: one streamed pass to the QR factor of [X, y], then REML on
         p x p matrices (fit.py)."""
-        args = (self.terms, encodings, y - off, w if weighted else None, self.block_rows,
-                self._has_intercept())
+        # REML is equivariant in the units of y (fit_reml): fit y / a, with a the RMS
+        # of y, so that D and D^2 neither underflow nor overflow
+        a = _rms(y - off)
+        args = (self.terms, encodings, (y - off) / a, w if weighted else None,
+                self.block_rows, self._has_intercept())
         qrs = accumulate(*args, method="gram")
         for term, rowmax in zip(self.terms, qrs.max_row_abs_sum, strict=True):
             term.finish(rowmax)
@@ -195,7 +207,7 @@ class GAM:
             qrs = accumulate(*args, method="qr")
         qrs.n = int(np.sum(w > 0))
         res = fit_reml(qrs, blocks, sp=self._check_sp(sp, len(blocks)),
-                       log_weight_sum=float(np.sum(np.log(w[w > 0]))))
+                       log_weight_sum=float(np.sum(np.log(w[w > 0]))), y_scale=a)
         self.deviance_ = res.rss
         self.reml_scale_ = float(res.scale)
         self._store(res.beta, res.rho, res.scale, res.reml, res.post, res.converged,
@@ -377,6 +389,27 @@ class GAM:
         fitted = hasattr(self, "coef_")
         state = f"n={self.n_obs_}, edf={self.edf_total_:.2f}" if fitted else "unfitted"
         return f"GAM({self.formula!r}, family={self.family_!r}, {state})"
+
+
+def _rms(v: np.ndarray) -> float:
+    """Root mean square of v without overflow or underflow (1 for v = 0)."""
+    top = float(np.max(np.abs(v)))
+    if not (top > 0 and np.isfinite(top)):
+        return 1.0
+    return top * float(np.sqrt(np.mean((v / top) ** 2)))
+
+
+def _warn_unidentified_random_effects(terms, w: np.ndarray) -> None:
+    """re(g) with a level for every row cannot be told apart from the residual (when
+    the scale is estimated)."""
+    n = int(np.sum(w > 0))
+    for term in terms:
+        if term.kind == "re" and term.n_coef >= n:
+            warnings.warn(
+                f"{term.label} has {term.n_coef} levels for {n} rows: with one row per "
+                "level its variance cannot be separated from the residual variance, so its "
+                "smoothing parameter (and edf) is arbitrary; group rows into fewer levels",
+                UserWarning, stacklevel=4)
 
 
 def _r2_adjusted(y, mu, w, edf) -> float:
