@@ -922,3 +922,11 @@ def test_cluster_argument_without_cluster_vcov_is_an_error():
         fit.vcov("HC1", cluster="g")
     with pytest.raises(ValueError, match="cluster= is only used"):
         fc.marginal_effects(fit, ["x"], vcov="bayes", cluster="g")
+
+
+def test_kernel_column_on_a_tiny_scale_warns_that_it_is_dropped():
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"u": rng.uniform(size=200), "v": rng.normal(size=200) * 1e-6})
+    d["y"] = np.sin(6 * d.u) + rng.normal(0, 0.1, 200)
+    with pytest.warns(UserWarning, match=r"krls\(\): 1 direction\(s\) .* are dropped"):
+        fc.gam("y ~ krls(u, v)", d)

@@ -14,6 +14,7 @@ sketch uses all N rows with a dense M x N matrix S.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,15 @@ class Standardizer:
                 "sqrt(eps) (R gKRLS's absolute rule): the columns are constant or on a tiny "
                 "scale; rescale them or use standardize='scaled'"
             )
+        small = ~keep & (vals > 1e3 * np.finfo(float).eps * vals.max())  # not collinearity
+        if small.any():
+            warnings.warn(
+                f"krls(): {int(small.sum())} direction(s) of the kernel columns have variance "
+                f"{', '.join(f'{v:.2g}' for v in vals[small])}, below R gKRLS's absolute "
+                "cutoff sqrt(eps), and are dropped: the kernel ignores them. The columns "
+                "are on very different or tiny scales; rescale them (e.g. to unit variance) "
+                "if they should count",
+                UserWarning, stacklevel=5)
         vals, vecs = vals[keep][::-1], vecs[:, keep][:, ::-1]
         return cls(mean, vecs / np.sqrt(vals))
 
