@@ -316,3 +316,39 @@ def test_qr_pass_is_chosen_for_interpolation_and_ill_conditioned_columns():
     enc = [t.encode(near.assign(z=near.x3 + 1e-6 * near.z)) for t in near_fit.terms]
     assert needs_qr(accumulate(near_fit.terms, enc, y, intercept=True),
                     near_fit._penalty_blocks())
+
+
+@pytest.mark.parametrize("formula,kw", [
+    ("y ~ 0 + x1 + krls(x2, size=20) + s(z)", {}),
+    ("y ~ x1 + krls(x2, size=20) + s(z)", {"weights": "w", "offset": "o"}),
+    ("y ~ -1 + krls(x2, z, size=25)", {}),
+])
+def test_coefficients_equal_an_independent_stable_least_squares(formula, kw):
+    """At the fitted sp (often one at its limit) the coefficients equal numpy's lstsq on
+    the column-scaled augmented system [sqrt(W) X; S^(1/2)] b = [sqrt(W)(y - o); 0]."""
+    from flexcausal.gam.blocks import design_block
+
+    rng = np.random.default_rng(18)
+    n = 200
+    df = pd.DataFrame({"x1": rng.normal(size=n) + 50, "x2": rng.normal(size=n),
+                       "z": rng.uniform(size=n), "w": rng.uniform(0.2, 3, n),
+                       "o": rng.normal(size=n)})
+    df["y"] = np.sin(df.x2) + df.z + df.o + rng.normal(0, 0.3, n)
+    fit = fc.gam(formula, df, **kw)
+    X = design_block(fit.terms, [t.encode(df) for t in fit.terms], slice(0, n))
+    w = df.w.to_numpy() if "weights" in kw else np.ones(n)
+    off = df.o.to_numpy() if "offset" in kw else 0.0
+    # S^(1/2) block by block, each penalty's null space exactly 0 (eigenvalues beyond its
+    # rank are round-off: lambda = 1e10 times 1e-16 would penalize the null space)
+    root = np.zeros((X.shape[1], X.shape[1]))
+    for blk, sp in zip(fit._penalty_blocks(), fit.sp_.to_numpy(), strict=True):
+        vals, vecs = np.linalg.eigh(blk.S)
+        keep = np.argsort(vals)[::-1][: blk.rank]
+        root[blk.cols, blk.cols] = (vecs[:, keep] * np.sqrt(sp * vals[keep])) @ vecs[:, keep].T
+    sw = np.sqrt(w)
+    M = np.vstack([sw[:, None] * X, root])
+    scale = np.linalg.norm(M, axis=0)
+    rhs = np.r_[sw * (df.y.to_numpy() - off), np.zeros(len(root))]
+    beta = np.linalg.lstsq(M / scale, rhs, rcond=None)[0] / scale
+    np.testing.assert_allclose(fit.coef_.to_numpy(), beta, rtol=0,
+                               atol=1e-10 * np.abs(beta).max())
