@@ -6,13 +6,14 @@ from . import datasets  # noqa: E402
 from .gam.effects import interactions, marginal_effects  # noqa: E402
 from .gam.io import load  # noqa: E402
 from .gam.model import GAM, gam  # noqa: E402
-from .gam.sklearn import KRLSRegressor  # noqa: E402
+from .gam.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
 from .plotting import plot_effects  # noqa: E402
 
 __all__ = [
     "ClusterClassifier",
     "ClusterRegressor",
     "GAM",
+    "KRLSClassifier",
     "KRLSRegressor",
     "datasets",
     "gam",
