@@ -352,3 +352,16 @@ def test_coefficients_equal_an_independent_stable_least_squares(formula, kw):
     beta = np.linalg.lstsq(M / scale, rhs, rcond=None)[0] / scale
     np.testing.assert_allclose(fit.coef_.to_numpy(), beta, rtol=0,
                                atol=1e-10 * np.abs(beta).max())
+
+
+def test_perfectly_separated_kernel_fit_stops_at_once_and_says_so():
+    """Separated binomial data: REML has no interior optimum (sp -> 0) and the deviance
+    goes to 0 as b -> infinity; PIRLS stops at mgcv's absolute floor and the sp search
+    holds the parameter at its box instead of running to the iteration limit."""
+    rng = np.random.default_rng(19)
+    Z = rng.normal(size=(30, 2))
+    d = pd.DataFrame({"x0": Z[:, 0], "x1": Z[:, 1], "y": (Z.sum(axis=1) > 0).astype(float)})
+    with pytest.warns(RuntimeWarning, match="numerically 0 or 1"):
+        fit = fc.gam("y ~ krls(x0, x1)", d, family="binomial")
+    assert fit.n_iter_ < 50
+    np.testing.assert_array_equal(fit.fitted_values_ > 0.5, d.y > 0.5)

@@ -23,33 +23,9 @@ EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": "precision weights, basis on all rows",
 }
 
-# Checks whose data are perfectly separable by the kernel (make_blobs with tiny spread, or
-# 10 random rows with 10 anchors): REML has no interior optimum (sp -> 0) and the engine's
-# smoothing-parameter search then runs to its iteration limit, 1-2 minutes per fit.
-# They pass, but run only with `make test-slow` (-m slow).
-SLOW_CHECKS = {
-    "check_estimators_pickle",
-    "check_pipeline_consistency",
-    "check_estimators_nan_inf",
-}
-
-
-def _mark_slow(parametrize):
-    """``parametrize_with_checks`` with the checks in SLOW_CHECKS marked ``slow``."""
-    params = []
-    for param in parametrize.args[1]:
-        values, marks = (param.values, list(param.marks)) if hasattr(param, "marks") else (
-            param, [])
-        check = values[1]
-        if getattr(check, "func", check).__name__ in SLOW_CHECKS:
-            marks.append(pytest.mark.slow)
-        params.append(pytest.param(*values, marks=marks))
-    return pytest.mark.parametrize(parametrize.args[0], params, **parametrize.kwargs)
-
-
-@_mark_slow(parametrize_with_checks(
+@parametrize_with_checks(
     [KRLSClassifier()], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
-))
+)
 def test_sklearn_conformance(estimator, check):
     check(estimator)
 

@@ -44,8 +44,10 @@ class NewtonResult:
 
 def _held(rho, grad, payload, limits) -> np.ndarray:
     state = np.zeros(len(rho), dtype=int)
-    state[(rho >= RHO_BOUND) & (grad <= 0)] = 1
-    state[(rho <= -RHO_BOUND) & (grad >= 0)] = -1
+    # within 0.1 of the box counts as on it: halved line-search steps approach the box
+    # without reaching it
+    state[(rho >= RHO_BOUND - 0.1) & (grad <= 0)] = 1
+    state[(rho <= -RHO_BOUND + 0.1) & (grad >= 0)] = -1
     if limits is not None:
         hi, lo = limits(payload)
         state[(hi < EDF_TOL) & (grad <= 0)] = 1

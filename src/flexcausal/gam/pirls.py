@@ -122,7 +122,7 @@ class GLMProblem:
             eta = self.X.dot(beta) + self.offset
         mu = fam.link.inverse(eta)
         pdev = np.inf if beta is None else self.deviance(mu) + self.penalty(beta, rho)
-        converged, stalled, change = False, False, np.inf
+        converged, stalled, separated, change = False, False, False, np.inf
         T = self.rp.T
         for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
             W, z, gram, fac, newton = self._factor(eta, rho)
@@ -131,6 +131,12 @@ class GLMProblem:
                 step = np.max(np.abs(new - beta))
                 if step < 1e-9 * (1.0 + np.max(np.abs(beta))) or change <= 1e-13 * abs(pdev):
                     converged = True
+                    break
+                if change <= 1e-13 * (abs(pdev) + 0.1):  # mgcv's absolute floor
+                    # the deviance is ~0 while b keeps growing: the fitted values
+                    # reproduce y (perfect separation); more steps only move b to infinity
+                    separated = bool(np.max(np.abs(self.y - mu)) < 1e-6)
+                    converged = not separated
                     break
             for _ in range(40):  # step halving on the penalized deviance
                 eta_new = self.X.dot(new) + self.offset
@@ -151,6 +157,9 @@ class GLMProblem:
         if not converged:
             what = ("could not lower the penalized deviance" if stalled
                     else f"did not converge after {it} iterations")
+            if separated:
+                what += (": the fitted values reproduce the outcome (fitted probabilities "
+                         "numerically 0 or 1), the coefficients have no finite estimate")
             warnings.warn(
                 f"penalized IRLS {what}; results may be inaccurate. Check for covariates "
                 "that separate the outcome perfectly, extreme outliers, or a link that "
@@ -158,7 +167,7 @@ class GLMProblem:
                 RuntimeWarning,
                 stacklevel=4,
             )
-        if not (converged or stalled):
+        if not (converged or stalled or separated):
             # ran out of iterations after a step: the weights and factor must belong to
             # the returned beta
             W, z, gram, fac, newton = self._factor(eta, rho)
