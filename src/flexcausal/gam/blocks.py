@@ -68,8 +68,7 @@ def accumulate(
     """
     n = y.shape[0]
     bounds = np.cumsum([0] + [t.n_coef for t in terms])
-    first = design_block(terms, encodings, slice(0, min(n, block_rows, 10_000)))
-    shift = centring_shift(first, intercept and _is_intercept(first))
+    shift = first_block_centring(terms, encodings, block_rows, intercept)
 
     def reduce(rows: slice):
         X = design_block(terms, encodings, rows)
@@ -100,8 +99,14 @@ def accumulate(
     return QRStats.from_augmented(R_aug, n, shift, rowmax)
 
 
-def _is_intercept(X_first: np.ndarray) -> bool:
-    return X_first.shape[1] > 0 and bool(np.all(X_first[:, 0] == 1.0))
+def first_block_centring(terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int,
+                          intercept: bool) -> np.ndarray:
+    """The centring shift m of reparam.py from the first rows: their column means when
+    ``intercept`` says (and the rows confirm) that column 0 is the intercept, else 0."""
+    n = encodings[0].shape[0]
+    first = design_block(terms, encodings, slice(0, min(n, block_rows, 10_000)))
+    is_one = first.shape[1] > 0 and bool(np.all(first[:, 0] == 1.0))
+    return centring_shift(first, intercept and is_one)
 
 
 def linear_predictor(

@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
-from .blocks import build_design, design_block, map_blocks
-from .reparam import centring_shift
+from .blocks import build_design, design_block, first_block_centring, map_blocks
 
 ROW_BLOCK = 50_000
 DEFAULT_MEMORY_BUDGET = 1.25 * 2**30  # bytes for a cached model matrix
@@ -99,8 +98,7 @@ def make_design(terms, encodings, block_rows: int, memory_budget: float | None =
     """
     n = encodings[0].shape[0]
     p = sum(t.n_coef for t in terms)
-    first = design_block(terms, encodings, slice(0, min(n, block_rows, 10_000)))
-    shift = centring_shift(first, intercept and bool(np.all(first[:, 0] == 1.0)))
+    shift = first_block_centring(terms, encodings, block_rows, intercept)
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
     if 8.0 * n * p <= budget:
         X, rowmax = build_design(terms, encodings, block_rows)

@@ -32,7 +32,13 @@ import numpy as np
 from scipy.linalg import qr
 
 from .optimize import RHO_BOUND, newton_minimize
-from .reparam import PenaltyBlock, Reparametrization, basis_map, total_penalty
+from .reparam import (
+    PenaltyBlock,
+    Reparametrization,
+    basis_map,
+    centring_matrix,
+    total_penalty,
+)
 from .stable import PenalizedFactor, psd_sqrt
 
 __all__ = ["GaussianREML", "PenaltyBlock", "Posterior", "QRStats", "REMLFit", "fit_reml",
@@ -75,18 +81,13 @@ class Posterior:
     beta: np.ndarray
     A_inv: np.ndarray  # (X'WX + S)^{-1}
     F: np.ndarray  # A^{-1} X'WX
-    edf: np.ndarray  # per smoothing parameter: sum of F_ii over its block
 
 
-def posterior(fac: PenalizedFactor, beta_r: np.ndarray, shift: np.ndarray,
-              blocks: list[PenaltyBlock]) -> Posterior:
+def posterior(fac: PenalizedFactor, beta_r: np.ndarray, shift: np.ndarray) -> Posterior:
     """Map a working-basis solution back to the original coefficients (b = B b_r)."""
     B, B_inv = basis_map(shift, fac.rp)
     A_inv = B @ fac.inverse() @ B.T
-    F = B @ fac.F() @ B_inv
-    Fd = np.diag(fac.F_scaled())
-    edf = np.array([Fd[blk.cols].sum() for blk in blocks])
-    return Posterior(B @ beta_r, 0.5 * (A_inv + A_inv.T), F, edf)
+    return Posterior(B @ beta_r, 0.5 * (A_inv + A_inv.T), B @ fac.F() @ B_inv)
 
 
 @dataclass
@@ -220,7 +221,7 @@ def fit_reml(
         value, grad, _, payload = crit.derivatives(rho)
         n_iter, converged = 0, True
     else:
-        R_orig = qrs.R @ _centring(qrs.shift)  # X = X_c M^{-1}: start from X'X as mgcv
+        R_orig = qrs.R @ centring_matrix(qrs.shift, inverse=True)  # X = X_c M^{-1}
         XtX = R_orig.T @ R_orig
         res = newton_minimize(crit.derivatives, crit.score, initial_rho(XtX, blocks),
                               quiet=quiet, limits=lambda pl: limit_excess(pl[0]))
@@ -230,14 +231,7 @@ def fit_reml(
     resid = qrs.f - (qrs.R @ crit.rp.T) @ beta_r
     rss = float(resid @ resid + qrs.r2)
     a2 = y_scale**2
-    post = posterior(fac, beta_r * y_scale, qrs.shift, blocks)
+    post = posterior(fac, beta_r * y_scale, qrs.shift)
     value = value + crit.c * np.log(a2)
     return REMLFit(post.beta, rho, a2 * D / (2.0 * crit.c), value, post, a2 * D, a2 * rss,
                    n_iter, converged, grad)
-
-
-def _centring(m: np.ndarray) -> np.ndarray:
-    """M^{-1} = I + e_0 m' (X = X_c M^{-1})."""
-    M_inv = np.eye(len(m))
-    M_inv[0] += m
-    return M_inv

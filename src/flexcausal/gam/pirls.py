@@ -297,7 +297,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
     W, _ = problem.working(st.eta, newton=False)
     gram = st.gram if problem.family.canonical else problem.X.gram(W)
     fac = PenalizedFactor(problem.rp, rho, G=gram)
-    post = posterior(fac, problem.rp.T.T @ st.beta, problem.X.shift, problem.blocks)
+    post = posterior(fac, problem.rp.T.T @ st.beta, problem.X.shift)
     reml_scale = phi
     if not problem.family.scale_known:
         edf = float(np.trace(post.F))

@@ -118,14 +118,16 @@ def centring_shift(X_first: np.ndarray, intercept: bool) -> np.ndarray:
     return m
 
 
+def centring_matrix(m: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """M = I - e_0 m' (b = M b_c), or M^{-1} = I + e_0 m' (X = X_c M^{-1})."""
+    M = np.eye(len(m))
+    M[0] += m if inverse else -m
+    return M
+
+
 def basis_map(m: np.ndarray, rp: Reparametrization) -> tuple[np.ndarray, np.ndarray]:
     """B with b = B b_r (original from working basis) and its inverse.
 
     B = M T, M = I - e_0 m'; B^{-1} = T' (I + e_0 m').
     """
-    p = len(m)
-    M = np.eye(p)
-    M[0] -= m
-    M_inv = np.eye(p)
-    M_inv[0] += m
-    return M @ rp.T, rp.T.T @ M_inv
+    return centring_matrix(m) @ rp.T, rp.T.T @ centring_matrix(m, inverse=True)
