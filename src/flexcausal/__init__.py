@@ -3,10 +3,10 @@
 __version__ = "0.1.0"
 
 from . import datasets  # noqa: E402
-from .gam.effects import interactions, marginal_effects  # noqa: E402
-from .gam.io import load  # noqa: E402
-from .gam.model import GAM, gam  # noqa: E402
-from .gam.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
+from .gkrls.effects import interactions, marginal_effects  # noqa: E402
+from .gkrls.io import load  # noqa: E402
+from .gkrls.model import GAM, gam  # noqa: E402
+from .gkrls.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
 from .plotting import plot_effects  # noqa: E402
 
 __all__ = [

@@ -285,7 +285,7 @@ def plot_effects(
     ``calculate_effects(conditional=...)``): ``type="predict"`` gives the average
     predicted response, ``"derivative"`` the average marginal effect at v.
     """
-    from .gam.effects import marginal_effects
+    from .gkrls.effects import marginal_effects
 
     source = model._train["data"] if data is None else check_dataframe(data)
     check_columns_present(source, [variable])

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flexcausal.gam.model import GAM
-from flexcausal.gam.spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
-from flexcausal.gam.terms import rescale_penalty
+from flexcausal.gkrls.model import GAM
+from flexcausal.gkrls.spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
+from flexcausal.gkrls.terms import rescale_penalty
 
 from .golden import case_frames, golden, with_indices
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam.blocks import design_block
-from flexcausal.gam.model import GAM
+from flexcausal.gkrls.blocks import design_block
+from flexcausal.gkrls.model import GAM
 
 from .golden import golden, with_indices
 from .test_golden import rel_err, scalar

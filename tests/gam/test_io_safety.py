@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam import safe_eval
+from flexcausal.gkrls import safe_eval
 
 MESSAGE = "not a valid flexcausal model file"
 FORMULA = "y ~ x3 + f + I(x3**2) + np.log(x4) + krls(x1, x2) + re(g) + s(z, bs='cr', k=5)"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam import io_schema
+from flexcausal.gkrls import io_schema
 
 
 @pytest.fixture(scope="module")

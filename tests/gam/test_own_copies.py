@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam.sklearn import KRLSRegressor
+from flexcausal.gkrls.sklearn import KRLSRegressor
 
 FORMULA = "y ~ x3 + f + krls(x1, x2) + re(g) + s(z, bs='cr', k=5)"
 

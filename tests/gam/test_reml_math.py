@@ -8,9 +8,9 @@ import pytest
 from scipy.spatial.distance import cdist
 
 import flexcausal as fc
-from flexcausal.gam.blocks import accumulate, design_block
-from flexcausal.gam.fit import GaussianREML, total_penalty
-from flexcausal.gam.kernel import Standardizer, default_sketch_size, gaussian_kernel
+from flexcausal.gkrls.blocks import accumulate, design_block
+from flexcausal.gkrls.fit import GaussianREML, total_penalty
+from flexcausal.gkrls.kernel import Standardizer, default_sketch_size, gaussian_kernel
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_sketch_none_basis_is_the_truncated_full_kernel():
 def test_gaussian_sketch_penalty_is_S_K_St():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(80, 2))
-    from flexcausal.gam.kernel import build_sketch
+    from flexcausal.gkrls.kernel import build_sketch
 
     sk = build_sketch(x, 2.0, "gaussian", 12, 5, None, np.random.default_rng(9))
     S_t = np.random.default_rng(9).standard_normal((80, 12)) * np.sqrt(1 / np.sqrt(12))

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam.model import GAM
-from flexcausal.gam.optimize import EDF_TOL, newton_minimize
+from flexcausal.gkrls.model import GAM
+from flexcausal.gkrls.optimize import EDF_TOL, newton_minimize
 
 from .golden import case_frames, golden, with_indices
 
@@ -280,8 +280,8 @@ def test_parameter_at_a_limit_is_held():
 
 # ------------------------------------------------- the two accumulation passes
 def test_gram_and_qr_passes_give_the_same_factor_and_fit():
-    from flexcausal.gam.blocks import accumulate
-    from flexcausal.gam.fit import fit_reml
+    from flexcausal.gkrls.blocks import accumulate
+    from flexcausal.gkrls.fit import fit_reml
 
     df = _data(14)
     fit = fc.gam("y ~ z + krls(x1, x2, size=30) + re(g) + s(x3)", df)
@@ -300,8 +300,8 @@ def test_gram_and_qr_passes_give_the_same_factor_and_fit():
 
 
 def test_qr_pass_is_chosen_for_interpolation_and_ill_conditioned_columns():
-    from flexcausal.gam.blocks import accumulate
-    from flexcausal.gam.fit import needs_qr
+    from flexcausal.gkrls.blocks import accumulate
+    from flexcausal.gkrls.fit import needs_qr
 
     df = _data(15)
     fit = fc.gam("y ~ z + s(x3)", df)
@@ -326,7 +326,7 @@ def test_qr_pass_is_chosen_for_interpolation_and_ill_conditioned_columns():
 def test_coefficients_equal_an_independent_stable_least_squares(formula, kw):
     """At the fitted sp (often one at its limit) the coefficients equal numpy's lstsq on
     the column-scaled augmented system [sqrt(W) X; S^(1/2)] b = [sqrt(W)(y - o); 0]."""
-    from flexcausal.gam.blocks import design_block
+    from flexcausal.gkrls.blocks import design_block
 
     rng = np.random.default_rng(18)
     n = 200

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flexcausal.gam.reparam import PenaltyBlock, Reparametrization, basis_map, total_penalty
-from flexcausal.gam.stable import PenalizedFactor, psd_sqrt
+from flexcausal.gkrls.reparam import PenaltyBlock, Reparametrization, basis_map, total_penalty
+from flexcausal.gkrls.stable import PenalizedFactor, psd_sqrt
 
 
 def _problem(seed=0, n=80):

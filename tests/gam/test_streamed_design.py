@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
-from flexcausal.gam import design
+from flexcausal.gkrls import design
 
 
 @pytest.fixture(scope="module")

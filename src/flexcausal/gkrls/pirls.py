@@ -24,7 +24,7 @@ from scipy.linalg import LinAlgError
 from scipy.optimize import minimize_scalar
 
 from .design import Design
-from .families import Family
+from .families import ExponentialFamily as Family
 from .fit import Posterior, QRStats, fit_reml, initial_rho, limit_excess, posterior
 from .optimize import newton_minimize
 from .reparam import PenaltyBlock, Reparametrization
