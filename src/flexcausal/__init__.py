@@ -4,8 +4,11 @@ __version__ = "0.1.0"
 
 from . import datasets  # noqa: E402
 from .gkrls.effects import interactions, marginal_effects  # noqa: E402
-from .gkrls.io import load  # noqa: E402
-from .gkrls.model import GAM, gam  # noqa: E402
+from .gkrls.model import (  # noqa: E402
+    GAM,
+    gam,
+    load,  # noqa: E402
+)
 from .gkrls.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
 from .plotting import plot_effects  # noqa: E402
 

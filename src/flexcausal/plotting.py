@@ -287,7 +287,7 @@ def plot_effects(
     """
     from .gkrls.effects import marginal_effects
 
-    source = model._train["data"] if data is None else check_dataframe(data)
+    source = model.training_["data"] if data is None else check_dataframe(data)
     check_columns_present(source, [variable])
     x = source[variable].to_numpy(dtype=float)
     grid = np.linspace(x.min(), x.max(), int(n_points))

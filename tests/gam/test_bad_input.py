@@ -125,7 +125,7 @@ def test_unknown_family_or_method(df, kwargs, match):
         ("y ~ krls(x1, sketch='banana')", "unknown krls\\(\\) sketch 'banana'"),
         ("y ~ krls(x1, standardize='zscore')", "unknown krls\\(\\) standardize"),
         ("y ~ krls(x1, colour=3)", "unknown option\\(s\\) \\['colour'\\]"),
-        ("y ~ s(x1, bs='tp')", "unknown s\\(\\) bs 'tp'"),
+        ("y ~ s(x1, bs='ps')", "unknown s\\(x1\\) bs 'ps'"),
         ("y ~ s(x1, k=2)", "k must be an integer >= 3"),
         ("y ~ krls(x1, bandwidth=-1)", "bandwidth must be positive"),
         ("y ~ krls(x1, size=0)", "size must be a positive integer"),
@@ -477,8 +477,8 @@ def test_response_on_the_right_hand_side(df, formula, where):
         ("y ~ s(x1) + s(x1)", "the term\\(s\\) \\['s\\(x1\\)'\\] more than once"),
         ("y ~ x1 + offset(x2) + offset(x2)", "\\['offset\\(x2\\)'\\] more than once"),
         ("y ~ s(x1, 5)", "give options by keyword \\(e.g. k=5\\)"),
-        ("y ~ krls()", "krls\\(\\) needs at least one column"),
-        ("y ~ s(x1, x2)", "s\\(\\) takes exactly one column"),
+        ("y ~ krls()", "krls\\(\\) takes at least 1 column"),
+        ("y ~ s(x1, x2, bs='cr')", "bs='cr' takes at most 1 column"),
         ("y ~ log(x1)", "NaN|null values"),
         ("y ~ offset(x1 + x2)", "offset\\(\\)'s argument must be a single column name"),
         ("y ~ 0", "the model has no coefficients"),
@@ -569,7 +569,7 @@ def test_spline_bad_k(df, k):
         (2, "y ~ x1", r"too few rows: 2 \(with positive weight\) for 2 unpenalized"),
         (4, "y ~ x1 + x2 + g + word", r"too few rows: 4 .* for 6 unpenalized"),
         (3, "y ~ x1 + s(x2, k=3)", r"3 unpenalized coefficient\(s\) \(2 parametric column\(s\) "
-                                   r"\+ the linear part of 1 s\(\) term"),
+                                   r"\+ the unpenalized part of 1 smooth term"),
         (1, "y ~ x1", "the response 'y' is constant"),
     ],
 )

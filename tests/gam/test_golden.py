@@ -75,13 +75,13 @@ def test_coefficient_layout_and_covariances(fitted):
 def test_kernel_penalty_rescaling_matches_mgcv(fitted):
     case, model, _ = fitted
     for term, S_ref, label in zip(
-        [t for t in model.terms if t.penalty is not None], case["S"], case["sp_names"],
+        [t for t in model.terms if t.penalties], case["S"], case["sp_names"],
         strict=True,
     ):
         S_ref = np.asarray(S_ref)
-        assert term.penalty.shape == S_ref.shape, label
+        assert term.penalties[0].shape == S_ref.shape, label
         if term.kind == "krls":  # identity * maXX: basis-free
-            np.testing.assert_allclose(term.penalty, S_ref, rtol=1e-8)
+            np.testing.assert_allclose(term.penalties[0], S_ref, rtol=1e-8)
 
 
 def test_cr_basis_matches_mgcv_smoothcon():

@@ -63,7 +63,7 @@ def test_fitted_and_predictions_with_se(fitted):
 
 def _prediction_variance(model, V):
     """diag(X V X') on the training rows: invariant to kernel eigenvector signs."""
-    X = design_block(model.terms, model._train["encodings"], slice(0, model.n_obs_))
+    X = design_block(model.terms, model.training_["encodings"], slice(0, model.n_obs_))
     return np.einsum("ij,jk,ik->i", X, V, X)
 
 

@@ -120,6 +120,12 @@ def set_term_state(kind, key, value):
     return func
 
 
+def set_basis_state(kind, key, value):
+    def func(meta):
+        meta["terms"][term_index(meta, kind)]["state"]["basis"][key] = value
+    return func
+
+
 def replace_first_numeric_factor(tree):
     def func(meta):
         factors = meta["terms"][0]["state"]["factors"]
@@ -302,7 +308,7 @@ CASES = {
                            "not unique"),
     "re levels numbers": (edit_meta(set_term_state("re", "levels", [1, 2])),
                           "must be a string"),
-    "spline k changed": (edit_meta(set_term_state("cr", "k", 6)), "knots"),
+    "spline k changed": (edit_meta(set_basis_state("smooth", "k", 6)), "knots"),
     "old parametric layout with code": (edit_meta(old_layout_parametric), "old layout"),
     "injected function in transform": (
         edit_meta(replace_first_numeric_factor(["call", "system", ["col", "x3"]])),

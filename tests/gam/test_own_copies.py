@@ -140,7 +140,7 @@ def test_arrays_passed_in_are_copied():
 def test_model_keeps_only_copies_of_the_columns_it_can_use():
     df = make_frame()
     model = fc.gam(FORMULA, df)
-    kept = model._train["data"]
+    kept = model.training_["data"]
     # yb: a 0/1 float column, kept as a possible id column
     assert set(kept.columns) == {"y", "x1", "x2", "x3", "z", "f", "g", "school", "sid", "fid",
                                  "yb"}
@@ -148,10 +148,10 @@ def test_model_keeps_only_copies_of_the_columns_it_can_use():
     for col in kept.columns:
         if col != "sid":
             assert not np.shares_memory(kept[col].to_numpy(), df[col].to_numpy()), col
-    for enc in model._train["encodings"]:
+    for enc in model.training_["encodings"]:
         for col in ("x1", "x2", "x3", "z", "y"):
             assert not np.shares_memory(enc, df[col].to_numpy())
-    assert not np.shares_memory(model._train["y"], df["y"].to_numpy())
+    assert not np.shares_memory(model.training_["y"], df["y"].to_numpy())
     with pytest.raises(ValueError, match="'noise' is not in the training data"):
         model.vcov("cluster", cluster="noise")  # continuous: not kept (pass the values)
     by_value = model.vcov("cluster", cluster=df["noise"].to_numpy())  # values always work

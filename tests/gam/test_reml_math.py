@@ -10,6 +10,7 @@ from scipy.spatial.distance import cdist
 import flexcausal as fc
 from flexcausal.gkrls.blocks import accumulate, design_block
 from flexcausal.gkrls.fit import GaussianREML, total_penalty
+from flexcausal.gkrls.fitting import penalty_blocks
 from flexcausal.gkrls.kernel import Standardizer, default_sketch_size, gaussian_kernel
 
 
@@ -45,7 +46,7 @@ def test_fixed_sp_equals_closed_form_penalized_least_squares(mixed_data):
     model = fc.gam(FORMULA, mixed_data, sp=sp)
     X = explicit_design(model, mixed_data)
     y = mixed_data.y.to_numpy()
-    S = total_penalty(model._penalty_blocks(), np.log(sp), X.shape[1])
+    S = total_penalty(penalty_blocks(model.terms), np.log(sp), X.shape[1])
     beta = np.linalg.solve(X.T @ X + S, X.T @ y)
     np.testing.assert_allclose(model.coef_.to_numpy(), beta, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.fitted_values_, X @ beta, rtol=1e-9, atol=1e-10)
@@ -62,7 +63,7 @@ def test_reml_score_equals_brute_force_formula(mixed_data):
     model = fc.gam(FORMULA, mixed_data)
     X = explicit_design(model, mixed_data)
     y = mixed_data.y.to_numpy()
-    blocks = model._penalty_blocks()
+    blocks = penalty_blocks(model.terms)
     S = total_penalty(blocks, np.log(model.sp_.to_numpy()), X.shape[1])
     beta = np.linalg.solve(X.T @ X + S, X.T @ y)
     n, p = X.shape
@@ -80,7 +81,7 @@ def test_reml_gradient_and_hessian_match_finite_differences(mixed_data):
     model = fc.gam(FORMULA, mixed_data, sp=[0.1, 1.0, 0.3])
     encodings = [t.encode(mixed_data) for t in model.terms]
     cp = accumulate(model.terms, encodings, mixed_data.y.to_numpy())
-    crit = GaussianREML(cp, model._penalty_blocks())
+    crit = GaussianREML(cp, penalty_blocks(model.terms))
     rho = np.log([0.1, 1.0, 0.3])
     _, grad, hess, *_ = crit.derivatives(rho)
     h = 1e-5

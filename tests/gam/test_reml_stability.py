@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import flexcausal as fc
+from flexcausal.gkrls.fitting import penalty_blocks
 from flexcausal.gkrls.model import GAM
 from flexcausal.gkrls.optimize import EDF_TOL, newton_minimize
 
@@ -48,7 +49,7 @@ RANDOM_MODELS = [
 
 
 def _null_dims(model) -> dict[str, int]:
-    return {t.label: t.n_coef - t.penalty_rank for t in model.terms if t.penalty is not None}
+    return {t.label: t.n_coef - t.penalty_ranks[0] for t in model.terms if t.penalties}
 
 
 def _check_sp_path(formula, data, family, sp_opt, null_dims):
@@ -189,7 +190,7 @@ def test_reml_is_invariant_to_the_scale_of_y():
     b = fc.gam(formula, df.assign(y=df.y * 1e6), sp=a.sp_.to_numpy())
     np.testing.assert_allclose(b.edf_, a.edf_, rtol=1e-10)
     np.testing.assert_allclose(b.fitted_values_, a.fitted_values_ * 1e6, rtol=1e-9)
-    n_null = sum(t.n_coef - t.penalty_rank for t in a.terms)
+    n_null = sum(t.null_space_dim for t in a.terms)
     c = (len(df) - n_null) / 2
     assert b.reml_ - a.reml_ == pytest.approx(c * np.log(1e12), rel=1e-10)
     np.testing.assert_allclose(fc.gam(formula, df.assign(y=df.y * 1e6)).sp_, a.sp_,
@@ -292,7 +293,7 @@ def test_gram_and_qr_passes_give_the_same_factor_and_fit():
     np.testing.assert_allclose(gram.R.T @ gram.R, exact.R.T @ exact.R, rtol=1e-10, atol=1e-9)
     # (r2 alone, the unpenalized residual, is ill-determined by the kernel columns; what
     # REML uses, the penalized fit, is not)
-    a, b = fit_reml(gram, fit._penalty_blocks()), fit_reml(exact, fit._penalty_blocks())
+    a, b = fit_reml(gram, penalty_blocks(fit.terms)), fit_reml(exact, penalty_blocks(fit.terms))
     assert a.penalized_rss == pytest.approx(b.penalized_rss, rel=1e-9)
     assert a.reml == pytest.approx(b.reml, rel=1e-11)
     np.testing.assert_allclose(a.rho, b.rho, atol=1e-6)
@@ -306,7 +307,7 @@ def test_qr_pass_is_chosen_for_interpolation_and_ill_conditioned_columns():
     df = _data(15)
     fit = fc.gam("y ~ z + s(x3)", df)
     enc = [t.encode(df) for t in fit.terms]
-    blocks = fit._penalty_blocks()
+    blocks = penalty_blocks(fit.terms)
     y = df.y.to_numpy()
     assert not needs_qr(accumulate(fit.terms, enc, y, intercept=True), blocks)
     exact_y = fit.fitted_values_ + 1e-7 * np.random.default_rng(0).normal(size=len(y))
@@ -315,7 +316,7 @@ def test_qr_pass_is_chosen_for_interpolation_and_ill_conditioned_columns():
     near_fit = fc.gam("y ~ x3 + z + s(x1)", near.assign(z=near.x3 + 1e-6 * near.z))
     enc = [t.encode(near.assign(z=near.x3 + 1e-6 * near.z)) for t in near_fit.terms]
     assert needs_qr(accumulate(near_fit.terms, enc, y, intercept=True),
-                    near_fit._penalty_blocks())
+                    penalty_blocks(near_fit.terms))
 
 
 @pytest.mark.parametrize("formula,kw", [
@@ -341,7 +342,7 @@ def test_coefficients_equal_an_independent_stable_least_squares(formula, kw):
     # S^(1/2) block by block, each penalty's null space exactly 0 (eigenvalues beyond its
     # rank are round-off: lambda = 1e10 times 1e-16 would penalize the null space)
     root = np.zeros((X.shape[1], X.shape[1]))
-    for blk, sp in zip(fit._penalty_blocks(), fit.sp_.to_numpy(), strict=True):
+    for blk, sp in zip(penalty_blocks(fit.terms), fit.sp_.to_numpy(), strict=True):
         vals, vecs = np.linalg.eigh(blk.S)
         keep = np.argsort(vals)[::-1][: blk.rank]
         root[blk.cols, blk.cols] = (vecs[:, keep] * np.sqrt(sp * vals[keep])) @ vecs[:, keep].T

@@ -1,23 +1,20 @@
 """Row-block streaming of the model matrix: a QR factor of [X, y], X b, and ||X_term||_inf.
 
 The N x p model matrix is never held in memory: blocks of rows are expanded from the
-terms' compact encodings, reduced to p x p cross-products and dropped. Blocks run on a
-small thread pool (NumPy's exp and BLAS release the GIL) with BLAS pinned to one thread
-per worker, so the kernel evaluation uses every core too.
+terms' compact encodings, reduced to p x p cross-products and dropped. The blocks go
+through the one map/reduce of backend.py.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from itertools import pairwise
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, qr
 from scipy.linalg.blas import dsyrk
-from threadpoolctl import threadpool_limits
 
+from .backend import map_blocks
 from .fit import QRStats
 from .reparam import centring_shift
 from .stable import psd_sqrt
@@ -28,20 +25,6 @@ DEFAULT_BLOCK_ROWS = 50_000
 def design_block(terms: Sequence, encodings: Sequence[np.ndarray], rows: slice) -> np.ndarray:
     """Columns of all terms for one block of rows, in coefficient order."""
     return np.hstack([t.expand(e[rows]) for t, e in zip(terms, encodings, strict=True)])
-
-
-def row_blocks(n: int, block_rows: int) -> list[slice]:
-    return [slice(s, min(s + block_rows, n)) for s in range(0, n, block_rows)]
-
-
-def map_blocks(func: Callable[[slice], object], n: int, block_rows: int) -> list:
-    """Apply ``func`` to each row block, in parallel when there is more than one block."""
-    blocks = row_blocks(n, block_rows)
-    workers = min(os.cpu_count() or 1, len(blocks))
-    if workers <= 1:
-        return [func(b) for b in blocks]
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(func, blocks))
 
 
 def accumulate(

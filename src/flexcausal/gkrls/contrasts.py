@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .blocks import design_block, row_blocks
+from .backend import map_blocks
+from .blocks import design_block
 
 
 @dataclass
@@ -39,17 +40,19 @@ def evaluate_contrast(
     link = model.family_.link
     encoded = [model.encode(frame) for frame in frames]
     n = len(frames[0])
-    values = np.zeros(n)
-    grad = np.zeros(beta.size)
-    row_grads = np.zeros((n, beta.size)) if individual else None
-    for rows in row_blocks(n, block_rows or model.block_rows):
+
+    def block(rows: slice):
+        values = np.zeros(rows.stop - rows.start)
         g_block = np.zeros((rows.stop - rows.start, beta.size))
         for (encodings, offset), c in zip(encoded, coefs, strict=True):
             X = design_block(model.terms, encodings, rows)
             eta = X @ beta + offset[rows]
-            values[rows] += c * link.inverse(eta)
+            values += c * link.inverse(eta)
             g_block += (c * link.mu_eta(eta))[:, None] * X
-        grad += g_block.sum(axis=0)
-        if individual:
-            row_grads[rows] = g_block
+        return values, g_block.sum(axis=0), g_block if individual else None
+
+    parts = map_blocks(block, n, block_rows or model.block_rows)
+    values = np.concatenate([p[0] for p in parts])
+    grad = np.sum([p[1] for p in parts], axis=0)
+    row_grads = np.vstack([p[2] for p in parts]) if individual else None
     return Contrast(values, float(values.mean()), grad / n, row_grads)

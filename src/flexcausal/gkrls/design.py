@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
-from .blocks import build_design, design_block, first_block_centring, map_blocks
+from .backend import map_blocks
+from .blocks import build_design, design_block, first_block_centring
 
 ROW_BLOCK = 50_000
 DEFAULT_MEMORY_BUDGET = 1.25 * 2**30  # bytes for a cached model matrix
@@ -66,8 +67,9 @@ class CachedDesign(Design):
         self.X = X
 
     def map_rows(self, func):
-        return [func(self.X[s : s + ROW_BLOCK], slice(s, min(s + ROW_BLOCK, self.n)))
-                for s in range(0, self.n, ROW_BLOCK)]
+        # the blocks of a cached X are BLAS-bound products: serial, BLAS uses the cores
+        return map_blocks(lambda rows: func(self.X[rows], rows), self.n, ROW_BLOCK,
+                          parallel=False)
 
 
 class StreamedDesign(Design):

@@ -158,7 +158,7 @@ class _EffectEngine:
         self.model_vars = sorted(
             {c for t in model.terms for c in t.columns} | set(model.offset_columns)
         )
-        train = getattr(model, "_train", None)
+        train = getattr(model, "training_", None)
         if data is None:
             if train is None:
                 raise ValueError("a loaded model keeps no training data; pass data=")

@@ -13,16 +13,8 @@ import builtins
 import re
 from dataclasses import dataclass, field
 
-from .terms import (
-    CRSplineTerm,
-    KRLSTerm,
-    ParametricTerms,
-    RandomEffectTerm,
-    Term,
-    formula_variables,
-)
+from .terms import CALLS, ParametricTerms, Term, formula_variables
 
-SMOOTHS = {"krls": KRLSTerm, "re": RandomEffectTerm, "s": CRSplineTerm}
 # mgcv / other packages' smooths we do not have, with what to use instead
 _UNSUPPORTED = {
     "te": "krls(x1, x2) (a smooth of several variables)",
@@ -110,25 +102,27 @@ def _smooth_call(text: str, env: dict) -> Term | None:
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         return None
     name = node.func.id
-    if name not in SMOOTHS:
+    if name not in CALLS:
         return None
+    call = CALLS[name]
     columns = []
     for arg in node.args:
         if isinstance(arg, ast.Starred) or not isinstance(arg, ast.Name):
             raise ValueError(
                 f"{name}(): positional arguments must be column names, got "
-                f"{ast.unparse(arg)!r}; give options by keyword (e.g. "
-                f"{'k=5' if name == 's' else 'size=50'})"
+                f"{ast.unparse(arg)!r}; give options by keyword (e.g. {call.example})"
             )
         columns.append(names.get(arg.id, arg.id))
-    if name == "krls":
-        dup = sorted({c for c in columns if columns.count(c) > 1})
-        if dup:
-            raise ValueError(f"krls(): column(s) {dup} listed more than once; list each once")
+    dup = sorted({c for c in columns if columns.count(c) > 1})
+    if dup:
+        raise ValueError(f"{name}(): column(s) {dup} listed more than once; list each once")
     kwargs = {}
     for kw in node.keywords:
         if kw.arg is None:
             raise ValueError(f"{name}(): **options are not supported; write each option")
+        if kw.arg == "by" and isinstance(kw.value, ast.Name):
+            kwargs["by"] = names.get(kw.value.id, kw.value.id)  # a column, as in mgcv
+            continue
         try:
             kwargs[kw.arg] = ast.literal_eval(kw.value)
         except ValueError:
@@ -139,23 +133,16 @@ def _smooth_call(text: str, env: dict) -> Term | None:
                     f"{name}(): cannot evaluate {kw.arg}={ast.unparse(kw.value)}; "
                     "use a literal or a variable defined where gam() is called"
                 ) from None
-    cls = SMOOTHS[name]
-    if cls is KRLSTerm:
-        allowed = {"sketch", "multiplier", "size", "indices", "standardize", "bandwidth", "seed"}
-    elif cls is CRSplineTerm:
-        allowed = {"k", "bs"}
-    else:
-        allowed = set()
-    unknown = set(kwargs) - allowed
+    unknown = set(kwargs) - call.options
     if unknown:
         raise ValueError(
-            f"{name}(): unknown option(s) {sorted(unknown)}; allowed {sorted(allowed)}"
+            f"{name}(): unknown option(s) {sorted(unknown)}; allowed {sorted(call.options)}"
         )
-    if cls is not KRLSTerm and len(columns) != 1:
-        raise ValueError(f"{name}() takes exactly one column, got {columns}")
-    if cls is KRLSTerm:
-        return cls(columns, **kwargs)
-    return cls(columns[0], **kwargs)
+    if not call.min_columns <= len(columns) <= (call.max_columns or len(columns)):
+        want = (f"exactly {call.min_columns}" if call.max_columns == call.min_columns
+                else f"at least {call.min_columns}")
+        raise ValueError(f"{name}() takes {want} column(s), got {columns}")
+    return call.build(columns, **kwargs)
 
 
 def parse_formula(formula: str, env: dict | None = None) -> ParsedFormula:
@@ -217,7 +204,7 @@ def _check_functions(part: str) -> None:
     from formulaic.transforms import TRANSFORMS
 
     for fn in called_functions(part):
-        if fn in SMOOTHS or fn == "offset":
+        if fn in CALLS or fn == "offset":
             raise ValueError(
                 f"{fn}() must be a term of its own, joined by '+' (e.g. 'y ~ x1 + {fn}(x2)'); "
                 f"it cannot be multiplied, interacted or transformed: {part!r}"

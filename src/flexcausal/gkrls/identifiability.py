@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .terms import CRSplineTerm, ParametricTerms
+from .terms import ParametricTerms
 
 
 def check_identifiable(terms, encodings, weights: np.ndarray) -> None:
@@ -32,11 +32,14 @@ def check_identifiable(terms, encodings, weights: np.ndarray) -> None:
                 block = np.hstack([block[:, :1], block[:, 1:] - block[:, 1:].mean(axis=0)])
             centred.append(block)
             names += term.coef_names
-        elif isinstance(term, CRSplineTerm):
-            x = enc[rows, 0]
-            parts.append((x - x.mean())[:, None])
-            centred.append(parts[-1])
-            names.append(f"{term.label}'s linear part")
+        elif term.penalties:
+            N = term.null_space()  # what the penalties leave free, e.g. s(x)'s linear part
+            if N.shape[1]:
+                block = term.expand(enc[rows]) @ N
+                parts.append(block - block.mean(axis=0))
+                centred.append(parts[-1])
+                names += [f"{term.label}'s unpenalized part"] * N.shape[1] if N.shape[1] > 1 \
+                    else [f"{term.label}'s linear part"]
     if not parts:
         return
     dependent = dependent_columns(np.hstack(centred))
@@ -51,7 +54,7 @@ def check_identifiable(terms, encodings, weights: np.ndarray) -> None:
                 if abs(c) > 1e-8 * max(1.0, np.abs(coef).max())]
         combo = "".join(f" {'-' if c < 0 else '+'} {abs(c):.4g}*{name}" for c, name in used)
         combo = (combo[3:] if combo.startswith(" + ") else "-" + combo[3:]) if combo else "0"
-        if names[j].endswith("'s linear part"):
+        if names[j].endswith(("'s linear part", "'s unpenalized part")):
             parametric = [name for _, name in used if name != "(Intercept)"]
             lines.append(f"{names[j]} = {combo}")
             drop += parametric

@@ -22,11 +22,11 @@ import re
 import zipfile
 
 import numpy as np
-import pandas as pd
 
 from .. import __version__
 from .io_schema import _SCALARS, FORMAT_VERSION, _check_model, _Invalid
 from .parametric_store import describe_parametric
+from .result import FitResult
 
 MAX_META_BYTES = 64 * 2**20  # the JSON header
 MAX_MEMBERS = 100_000
@@ -54,12 +54,13 @@ def save_model(model, path) -> None:
         raise ValueError("cannot save an unfitted model")
     arrays = {
         "coef": model.coef_.to_numpy(),
-        "Vp": model._Vp,
-        "Ve": model._Ve,
+        "Vp": model.Vp_,
+        "Ve": model.Ve_,
+        "F": model.result_.F,
         "edf_coef": model.edf_coef_,
         "sp": model.sp_.to_numpy(),
     }
-    train = getattr(model, "_train", None)
+    train = getattr(model, "training_", None)
     terms = []
     for i, term in enumerate(model.terms):
         if term.kind == "parametric":
@@ -69,8 +70,7 @@ def save_model(model, path) -> None:
                 None if train is None else train["data"],
             )
         else:
-            state = term.state()
-            term_arrays = term.arrays() if hasattr(term, "arrays") else {}
+            state, term_arrays = term.state(), term.arrays()
         terms.append({"kind": term.kind, "state": state})
         for key, value in term_arrays.items():
             arrays[f"t{i}_{key}"] = np.asarray(value)
@@ -101,7 +101,7 @@ def save_model(model, path) -> None:
 
 
 # ======================================================================= load
-def load(path):
+def read_model(path) -> dict:
     """Read a model written by ``GAM.save`` (``path``: a file name or a binary file object).
 
     The file is untrusted input. Any malformed file (not a zip/npz, truncated, corrupted,
@@ -121,8 +121,6 @@ def load(path):
     for display only; it is never parsed on load (refitting a loaded model with ``fit``
     would evaluate it like any formula, so do not refit models from untrusted files).
     """
-    from .model import GAM
-
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(
         path, "name", "the file")
     fh = open(path, "rb") if isinstance(path, (str, os.PathLike)) else path
@@ -142,29 +140,13 @@ def load(path):
     finally:
         if fh is not path:
             fh.close()
-    model = GAM(meta["formula"], family=meta["family"], method=meta["method"],
-                link=meta["link"], block_rows=meta["block_rows"])
-    model.offset_columns = list(meta["offset_columns"])
-    model.response = meta["response"]
-    model.terms = checked["terms"]
-    model.coef_ = pd.Series(arrays["coef"], index=list(meta["coef_names"]), name="coef")
-    model.sp_ = pd.Series(arrays["sp"], index=list(meta["sp_names"]), name="sp")
-    model._Vp, model._Ve = arrays["Vp"], arrays["Ve"]
-    model.edf_coef_ = arrays["edf_coef"]
     scalars = checked["scalars"]
-    model.scale_ = scalars["scale_"]
-    model.reml_scale_ = scalars["reml_scale_"]
-    model.reml_ = scalars["reml_"]
-    model.n_obs_ = scalars["n_obs_"]
-    model.deviance_ = scalars["deviance_"]
-    model.r2_adj_ = scalars["r2_adj_"]
-    model.null_deviance_ = scalars["null_deviance_"]
-    model.converged_ = scalars["converged_"]
-    model.n_iter_ = scalars["n_iter_"]
-    model._derive_term_stats()
-    model._fitted = None
-    model._train = None
-    return model
+    Vp, Ve, F = arrays["Vp"], arrays["Ve"], arrays["F"]
+    result = FitResult(arrays["coef"], arrays["sp"], arrays["edf_coef"], Vp, Ve, F,
+                       scalars["scale_"], scalars["reml_scale_"], scalars["reml_"],
+                       scalars["deviance_"], scalars["null_deviance_"], scalars["r2_adj_"],
+                       scalars["converged_"], scalars["n_iter_"], None)
+    return {"meta": meta, "terms": checked["terms"], "scalars": scalars, "result": result}
 
 
 # ----------------------------------------------------------------- zip and arrays

@@ -1,10 +1,9 @@
-"""``fc.gam``: fit a hierarchical gKRLS/GAM by REML, and the fitted-model object.
+"""``fc.gam`` and the ``GAM`` object: parse, set up terms, fit, and expose the result.
 
-Gaussian identity fits are two steps: one streamed pass over the rows builds X'WX,
-X'Wy (blocks.py); REML then runs on p x p matrices only (fit.py). Other families run
-penalized IRLS inside Laplace-approximate REML (pirls.py). Statistics mean what they
-mean in mgcv (Wood 2017, Sec. 6.6-6.10): edf = diag((X'WX + S)^{-1} X'WX),
-Vp = (X'WX + S)^{-1} phi (Bayesian), Ve = F Vp (frequentist), sp on mgcv's scale.
+The pieces live apart: the formula and terms (formula.py, terms/), the numerical fit
+(fitting.py, returning a result.FitResult), prediction (predict.py) and persistence
+(io.py, which never imports this module). Statistics mean what they mean in mgcv
+(Wood 2017, Sec. 6.6-6.10), see result.py.
 """
 
 from __future__ import annotations
@@ -32,19 +31,18 @@ from .._frames import (
     plain_frame,
     response_values,
 )
+from . import io as _io
 from . import summary as _summary
-from .blocks import DEFAULT_BLOCK_ROWS, accumulate, linear_predictor
+from .blocks import DEFAULT_BLOCK_ROWS, linear_predictor
 from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
-from .design import make_design
 from .families import make_family
-from .fit import PenaltyBlock, fit_reml, needs_qr
+from .fitting import METHODS, fit_gaussian, fit_glm
 from .formula import parse_formula
 from .identifiability import check_identifiable
 from .owned import owned_training_frame
-from .pirls import GLMProblem, fit_laml
+from .predict import predict_frame
+from .result import FitResult
 from .terms import Term, check_enough_rows, formula_variables, term_slices
-
-METHODS = ("REML",)
 
 
 def gam(
@@ -136,7 +134,7 @@ class GAM:
         used = {parsed.response, *parsed.offsets} | set(
             formula_variables(parsed.parametric, getattr(data, "columns", ())))
         for term in terms[1:]:
-            used.update(term.columns)
+            used.update(getattr(term, "reads", term.columns))
         check_columns_present(data, sorted(used))
         extra = [v for v in (weights, offset) if isinstance(v, str)]
         # nullable/Arrow dtypes -> plain, unused factor levels dropped, bad dtypes refused
@@ -155,10 +153,11 @@ class GAM:
         self.family_.check_y(y, w, parsed.response)
         check_family_start(self.family_, y, w, parsed.response)
         warn_noninteger_successes(self.family_, y, w, parsed.response)
-        sp = check_smoothing_parameters(sp, [t.label for t in parsed.smooths])
+        terms = [r for t in terms for r in t.resolve(data)]  # a factor by= -> per level
         for term in terms:
             term.setup(data)
         self.terms: list[Term] = terms
+        sp = check_smoothing_parameters(sp, [n for t in terms for n in t.sp_names])
         encodings = [t.encode(data) for t in terms]
         check_enough_rows(terms, int(np.sum(w > 0)), self.family_.scale_known)
         check_identifiable(terms, encodings, w)
@@ -167,14 +166,17 @@ class GAM:
         self.n_obs_ = len(y)
         try:
             if self.family_.name == "gaussian" and self.family_.link.name == "identity":
-                self._fit_gaussian(encodings, y, w, off, sp, weighted=weights is not None)
+                res = fit_gaussian(terms, encodings, y, w, off, sp, weights is not None,
+                                   self.block_rows, float(np.sum(np.log(w[w > 0]))))
             else:
-                self._fit_glm(encodings, y, w, off, sp)
+                res = fit_glm(terms, encodings, y, w, off, self.family_, sp, self.block_rows,
+                              self.memory_budget)
         except LinAlgError as exc:  # the checks above should make this unreachable
             raise ValueError(
                 f"the penalized model matrix is numerically singular ({exc}); look for "
                 "columns or terms that duplicate each other, or rescale covariates") from exc
-        self._train = {"encodings": encodings, "y": y, "weights": w, "offset": off, "data": data}
+        self._adopt(res)
+        self.training_ = {"encodings": encodings, "y": y, "weights": w, "offset": off, "data": data}
         return self
 
     def _formula_offset(self, data: pd.DataFrame) -> np.ndarray:
@@ -183,91 +185,26 @@ class GAM:
             off += numeric_column(data, col, "offset()")
         return off
 
-    def _check_sp(self, sp, n_blocks):
-        if sp is None:
-            return None
-        sp = np.atleast_1d(np.asarray(sp, dtype=float))
-        if sp.shape != (n_blocks,) or np.any(sp <= 0) or not np.all(np.isfinite(sp)):
-            raise ValueError(f"sp must be {n_blocks} positive finite numbers (one per smooth term)")
-        return sp
-
-    def _fit_gaussian(self, encodings, y, w, off, sp, weighted: bool) -> None:
-        """Identity link: one streamed pass to the QR factor of [X, y], then REML on
-        p x p matrices (fit.py)."""
-        # REML is equivariant in the units of y (fit_reml): fit y / a, with a the RMS
-        # of y, so that D and D^2 neither underflow nor overflow
-        a = _rms(y - off)
-        args = (self.terms, encodings, (y - off) / a, w if weighted else None,
-                self.block_rows, self._has_intercept())
-        qrs = accumulate(*args, method="gram")
-        for term, rowmax in zip(self.terms, qrs.max_row_abs_sum, strict=True):
-            term.finish(rowmax)
-        blocks = self._penalty_blocks()
-        if needs_qr(qrs, blocks):  # ill-conditioned or interpolating: exact QR pass
-            qrs = accumulate(*args, method="qr")
-        qrs.n = int(np.sum(w > 0))
-        res = fit_reml(qrs, blocks, sp=self._check_sp(sp, len(blocks)),
-                       log_weight_sum=float(np.sum(np.log(w[w > 0]))), y_scale=a)
-        self.deviance_ = res.rss
-        self.reml_scale_ = float(res.scale)
-        self._store(res.beta, res.rho, res.scale, res.reml, res.post, res.converged,
-                    res.n_iter)
-        self.null_deviance_ = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
-        self._fitted = None
-        # residual mean is 0 with an intercept, so var(resid) (n-1) = weighted RSS
-        self.r2_adj_ = 1.0 - (self.deviance_ / (qrs.n - self.edf_total_)) / (
-            self.null_deviance_ / (qrs.n - 1))
-
-    def _fit_glm(self, encodings, y, w, off, sp) -> None:
-        """Other families: cached model matrix, penalized IRLS inside LAML (pirls.py)."""
-        X, rowmax = make_design(self.terms, encodings, self.block_rows, self.memory_budget,
-                                intercept=self._has_intercept())
-        for term, m in zip(self.terms, rowmax, strict=True):
-            term.finish(m)
-        blocks = self._penalty_blocks()
-        problem = GLMProblem(X, y, w, off, self.family_, blocks)
-        res = fit_laml(problem, sp=self._check_sp(sp, len(blocks)))
-        self._store(res.beta, res.rho, res.scale, res.reml, res.post, res.converged,
-                    res.n_iter)
-        self.reml_scale_ = res.reml_scale
-        self.deviance_ = res.state.deviance
-        mu0 = np.full_like(y, np.average(y, weights=w))
-        self.null_deviance_ = float(np.sum(self.family_.dev_resids(y, mu0, w)))
-        self._fitted = res.state.eta
-        self.r2_adj_ = _r2_adjusted(y, res.state.mu, w, self.edf_total_)
-
-    def _has_intercept(self) -> bool:
-        first = self.terms[0]
-        return first.kind == "parametric" and first.coef_names[:1] == ["(Intercept)"]
-
-    def _penalty_blocks(self) -> list[PenaltyBlock]:
-        slices = term_slices(self.terms)
-        return [
-            PenaltyBlock(slices[t.label], t.penalty, t.penalty_rank)
-            for t in self.terms
-            if t.penalty is not None
-        ]
-
-    def _store(self, beta, rho, scale, reml, post, converged, n_iter) -> None:
-        """Results in the original basis; ``post`` (fit.Posterior) carries (X'WX + S)^{-1},
-        F = (X'WX + S)^{-1} X'WX and its diagonal."""
+    def _adopt(self, res: FitResult) -> None:
+        """Take the statistics of a fit (result.py) as the model's public attributes."""
         names = [n for t in self.terms for n in t.coef_names]
-        smooths = [t for t in self.terms if t.penalty is not None]
-        self.coef_ = pd.Series(beta, index=names, name="coef")
-        self.sp_ = pd.Series(np.exp(rho), index=[t.label for t in smooths], name="sp")
-        self.edf_coef_ = np.diag(post.F).copy()
-        self.scale_ = float(scale)
-        self.reml_ = float(reml)
-        self.converged_ = bool(converged)
-        self.n_iter_ = int(n_iter)
-        self._Vp = post.A_inv * scale
-        self._Ve = post.F @ self._Vp
+        self.result_ = res
+        self.coef_ = pd.Series(res.beta, index=names, name="coef")
+        self.sp_ = pd.Series(res.sp, index=[n for t in self.terms for n in t.sp_names],
+                             name="sp")
+        self.edf_coef_ = res.edf_coef
+        self.Vp_, self.Ve_ = res.Vp, res.Ve
+        self.scale_, self.reml_scale_, self.reml_ = res.scale, res.reml_scale, res.reml
+        self.deviance_, self.null_deviance_, self.r2_adj_ = (res.deviance, res.null_deviance,
+                                                             res.r2_adj)
+        self.converged_, self.n_iter_ = res.converged, res.n_iter
+        self._fitted = res.fitted_eta
         self._derive_term_stats()
 
     def _derive_term_stats(self) -> None:
         """Per-term coefficient slices and edf, from ``terms`` and ``edf_coef_``."""
         self.term_slices_ = term_slices(self.terms)
-        smooths = [t.label for t in self.terms if t.penalty is not None]
+        smooths = [t.label for t in self.terms if t.penalties]
         self.edf_ = pd.Series(
             [self.edf_coef_[self.term_slices_[s]].sum() for s in smooths], index=smooths,
             name="edf",
@@ -279,11 +216,11 @@ class GAM:
     def linear_predictors_(self) -> np.ndarray:
         """eta = X beta + offset on the training rows (computed once, block by block)."""
         if self._fitted is None:
-            if getattr(self, "_train", None) is None:
+            if getattr(self, "training_", None) is None:
                 raise AttributeError("a loaded model keeps no training data; use predict")
-            eta, _ = linear_predictor(self.terms, self._train["encodings"],
+            eta, _ = linear_predictor(self.terms, self.training_["encodings"],
                                       self.coef_.to_numpy(), block_rows=self.block_rows)
-            self._fitted = eta + self._train["offset"]
+            self._fitted = eta + self.training_["offset"]
         return self._fitted
 
     @property
@@ -345,26 +282,17 @@ class GAM:
         if not hasattr(self, "coef_"):
             raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
         if newdata is None:
-            if getattr(self, "_train", None) is None:
+            if getattr(self, "training_", None) is None:
                 raise ValueError("this model was loaded from disk; pass newdata")
-            encodings, off = self._train["encodings"], self._train["offset"]
+            encodings, off = self.training_["encodings"], self.training_["offset"]
         else:
             encodings, off = self.encode(newdata)
         V = None
         if se:
-            V = (V_user if vcov_kind is None else self._Vp if vcov_kind == "bayes"
+            V = (V_user if vcov_kind is None else self.Vp_ if vcov_kind == "bayes"
                  else self.vcov(vcov, cluster).to_numpy())
-        eta, se_fit = linear_predictor(self.terms, encodings, self.coef_.to_numpy(), V,
-                                       block_rows=self.block_rows)
-        eta = eta + off
-        fit = eta
-        if kind == "response":
-            fit = self.family_.link.inverse(eta)
-            if se:
-                se_fit = se_fit * np.abs(self.family_.link.mu_eta(eta))
-        if se:
-            return pd.DataFrame({"fit": fit, "se": se_fit})
-        return fit
+        return predict_frame(self.terms, encodings, off, self.coef_.to_numpy(), self.family_,
+                             kind, V, self.block_rows)
 
     def summary(self) -> _summary.GAMSummary:
         """mgcv ``summary.gam``-like tables; ``print(fit.summary())``."""
@@ -381,22 +309,12 @@ class GAM:
         expression trees), so ``fc.load`` never evaluates code; formulas with transforms
         outside ``safe_eval.FUNCTIONS`` (e.g. ``np.sin``, ``center()``) raise ValueError.
         """
-        from .io import save_model
-
-        save_model(self, path)
+        _io.save_model(self, path)
 
     def __repr__(self) -> str:
         fitted = hasattr(self, "coef_")
         state = f"n={self.n_obs_}, edf={self.edf_total_:.2f}" if fitted else "unfitted"
         return f"GAM({self.formula!r}, family={self.family_!r}, {state})"
-
-
-def _rms(v: np.ndarray) -> float:
-    """Root mean square of v without overflow or underflow (1 for v = 0)."""
-    top = float(np.max(np.abs(v)))
-    if not (top > 0 and np.isfinite(top)):
-        return 1.0
-    return top * float(np.sqrt(np.mean((v / top) ** 2)))
 
 
 def _warn_unidentified_random_effects(terms, w: np.ndarray) -> None:
@@ -412,10 +330,18 @@ def _warn_unidentified_random_effects(terms, w: np.ndarray) -> None:
                 UserWarning, stacklevel=4)
 
 
-def _r2_adjusted(y, mu, w, edf) -> float:
-    """mgcv summary.gam: 1 - var(sqrt(w)(y - mu)) (n - 1) / (var(sqrt(w)(y - ybar)) df_resid)."""
-    sw = np.sqrt(w)
-    n = np.sum(w > 0)
-    ybar = np.average(y, weights=w)
-    return float(1 - np.var(sw * (y - mu), ddof=1) * (n - 1)
-                 / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
+def load(path) -> GAM:
+    """Read a model written by ``GAM.save`` (see ``io.read_model`` for the checks: the
+    file is untrusted input and nothing in it is evaluated)."""
+    saved = _io.read_model(path)
+    meta = saved["meta"]
+    model = GAM(meta["formula"], family=meta["family"], method=meta["method"],
+                link=meta["link"], block_rows=meta["block_rows"])
+    model.offset_columns = list(meta["offset_columns"])
+    model.response = meta["response"]
+    model.terms = saved["terms"]
+    model.n_obs_ = saved["scalars"]["n_obs_"]
+    model._adopt(saved["result"])
+    model.coef_.index = list(meta["coef_names"])
+    model.training_ = None
+    return model

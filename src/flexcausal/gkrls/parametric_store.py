@@ -140,6 +140,7 @@ class StoredParametricTerms(Term):
 
     def __init__(self, names: list[str], factors: list[dict], columns: list[dict],
                  codings: dict[int, np.ndarray]):
+        super().__init__()
         self.label = "parametric"
         self._names = list(names)
         self.factors = factors
@@ -180,6 +181,10 @@ class StoredParametricTerms(Term):
             out[:, j] = column["scale"] * product
         return out
 
+    def setup(self, data: pd.DataFrame) -> None:
+        raise TypeError("a parametric part loaded from a file is already set up; refit "
+                        "the model from its formula instead")
+
     def expand(self, enc: np.ndarray) -> np.ndarray:
         return enc
 
@@ -190,7 +195,8 @@ class StoredParametricTerms(Term):
         return {f"coding{k}": v for k, v in self.codings.items()}
 
     @classmethod
-    def from_state(cls, state, arrays: dict, prefix: str) -> StoredParametricTerms:
+    def from_state(cls, state, arrays: dict, path: str = "term",
+                   n_obs: int | None = None) -> StoredParametricTerms:
         """Validate a saved description (plain data; nothing is parsed or evaluated)."""
         if not isinstance(state, dict):
             raise ValueError("parametric state must be an object")
@@ -227,14 +233,14 @@ class StoredParametricTerms(Term):
                     and all(isinstance(v, str) for v in levels)
                     and len(set(levels)) == len(levels)):
                 raise ValueError(f"categorical factor {k}: levels must be unique strings")
-            coding = arrays.get(f"{prefix}coding{k}")
+            coding = arrays.get(f"coding{k}")
             if coding is None:
-                raise ValueError(f"categorical factor {k}: missing array {prefix}coding{k}")
+                raise ValueError(f"categorical factor {k}: missing array coding{k}")
             if coding.dtype != np.float64 or coding.ndim != 2 or coding.shape[0] != len(levels):
-                raise ValueError(f"array {prefix}coding{k} must be float64 of shape "
+                raise ValueError(f"array coding{k} must be float64 of shape "
                                  f"({len(levels)}, m), got {coding.dtype} {coding.shape}")
             if not np.all(np.isfinite(coding)):
-                raise ValueError(f"array {prefix}coding{k} has non-finite values")
+                raise ValueError(f"array coding{k} has non-finite values")
             codings[k] = coding
         if not (isinstance(columns, list) and len(columns) == len(names)):
             raise ValueError("parametric columns must be a list with one entry per name")

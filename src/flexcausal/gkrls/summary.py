@@ -72,7 +72,7 @@ def parametric_table(model) -> pd.DataFrame:
 
 
 def smooth_table(model) -> pd.DataFrame:
-    smooths = [t for t in model.terms if t.penalty is not None]
+    smooths = [t for t in model.terms if t.penalties]
     return pd.DataFrame(
         {
             "edf": [model.edf_[t.label] for t in smooths],

@@ -22,7 +22,7 @@ TYPES = ("bayes", "frequentist", "HC0", "HC1", "cluster")
 
 
 def _training(model):
-    train = getattr(model, "_train", None)
+    train = getattr(model, "training_", None)
     if train is None:
         raise ValueError("sandwich variances need the training data; refit (a loaded model "
                          "keeps only Vp and Ve)")
@@ -68,10 +68,10 @@ def cluster_codes(model, cluster) -> np.ndarray:
 def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
     kind = check_choice(type, TYPES, "vcov type")
     if kind == "bayes":
-        return model._Vp
+        return model.Vp_
     if kind == "frequentist":
-        return model._Ve
-    bread = model._Vp / model.scale_
+        return model.Ve_
+    bread = model.Vp_ / model.scale_
     encodings, mult = scores(model)
     design = StreamedDesign(model.terms, encodings, model.block_rows)
     if kind == "cluster":

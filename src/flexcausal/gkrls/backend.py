@@ -1,0 +1,72 @@
+"""The one row-block map/reduce that every pass over the data goes through.
+
+Fitting (X'WX, QR factors), prediction (X b, standard errors), sandwich scores and
+effects all split the N rows into blocks of ``block_rows``, map a function over the
+blocks and reduce the results. Only this module decides *how* the blocks run: a thread
+pool today (NumPy's exp and BLAS release the GIL; BLAS is pinned to one thread per
+worker so the threads do not oversubscribe the cores), serially when asked, and a
+different ``Backend`` (e.g. Dask partitions) can be installed with ``set_backend``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from threadpoolctl import threadpool_limits
+
+
+def row_blocks(n: int, block_rows: int) -> list[slice]:
+    """Consecutive row slices of at most ``block_rows`` rows covering 0..n."""
+    return [slice(s, min(s + block_rows, n)) for s in range(0, n, block_rows)]
+
+
+class Backend(Protocol):
+    def map(self, func: Callable[[slice], object], blocks: list[slice]) -> list: ...
+
+
+class SerialBackend:
+    """Blocks one after the other in this thread (BLAS may use all cores itself)."""
+
+    def map(self, func, blocks):
+        return [func(b) for b in blocks]
+
+
+class ThreadBackend:
+    """Blocks on a thread pool with BLAS pinned to one thread per worker."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers
+
+    def map(self, func, blocks):
+        workers = min(self.workers or os.cpu_count() or 1, len(blocks))
+        if workers <= 1:
+            return [func(b) for b in blocks]
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(func, blocks))
+
+
+_BACKEND: Backend = ThreadBackend()
+
+
+def set_backend(backend: Backend) -> Backend:
+    """Install ``backend`` for all row-block passes; returns the previous one."""
+    global _BACKEND
+    previous, _BACKEND = _BACKEND, backend
+    return previous
+
+
+def map_blocks(func: Callable[[slice], object], n: int, block_rows: int,
+               parallel: bool = True) -> list:
+    """``func`` applied to each row block, in row order (``parallel=False``: serially,
+    for callers whose blocks are already BLAS-bound matrix products)."""
+    blocks = row_blocks(n, block_rows)
+    return (_BACKEND if parallel else SerialBackend()).map(func, blocks)
+
+
+def map_reduce(func: Callable[[slice], object], n: int, block_rows: int,
+               reduce: Callable[[list], object], parallel: bool = True):
+    """``reduce`` of the per-block results of ``func``."""
+    return reduce(map_blocks(func, n, block_rows, parallel))

@@ -1,0 +1,97 @@
+"""Fitting a set-up model: Gaussian REML on p x p statistics, or LAML around PIRLS.
+
+Gaussian identity fits are two steps: one streamed pass over the rows builds the
+triangular factor of [X, y] (blocks.py); REML then runs on p x p matrices only
+(fit.py). Other exponential families run penalized IRLS inside Laplace-approximate
+REML (pirls.py). Both return a ``result.FitResult``; nothing here knows the GAM class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blocks import accumulate
+from .design import make_design
+from .fit import PenaltyBlock, fit_reml, needs_qr
+from .pirls import GLMProblem, fit_laml
+from .result import FitResult
+from .terms import term_slices
+
+METHODS = ("REML",)
+
+
+def penalty_blocks(terms) -> list[PenaltyBlock]:
+    """One block per penalty of every term (a term may have several, e.g. te())."""
+    slices = term_slices(terms)
+    return [PenaltyBlock(slices[t.label], S, rank)
+            for t in terms for S, rank in zip(t.penalties, t.penalty_ranks, strict=True)]
+
+
+def has_intercept(terms) -> bool:
+    first = terms[0]
+    return first.kind == "parametric" and first.coef_names[:1] == ["(Intercept)"]
+
+
+def fit_gaussian(terms, encodings, y, w, off, sp, weighted: bool, block_rows: int,
+                 log_weight_sum: float) -> FitResult:
+    """Identity link: one streamed pass to the factor of [X, y], then REML on p x p."""
+    # REML is equivariant in the units of y (fit_reml): fit y / a, with a the RMS
+    # of y, so that D and D^2 neither underflow nor overflow
+    a = _rms(y - off)
+    args = (terms, encodings, (y - off) / a, w if weighted else None, block_rows,
+            has_intercept(terms))
+    qrs = accumulate(*args, method="gram")
+    for term, rowmax in zip(terms, qrs.max_row_abs_sum, strict=True):
+        term.finish(rowmax)
+    blocks = penalty_blocks(terms)
+    if needs_qr(qrs, blocks):  # ill-conditioned or interpolating: exact QR pass
+        qrs = accumulate(*args, method="qr")
+    qrs.n = int(np.sum(w > 0))
+    res = fit_reml(qrs, blocks, sp=sp, log_weight_sum=log_weight_sum, y_scale=a)
+    post = res.post
+    Vp = post.A_inv * res.scale
+    edf = np.diag(post.F).copy()
+    null_dev = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
+    # residual mean is 0 with an intercept, so var(resid) (n-1) = weighted RSS
+    r2 = 1.0 - (res.rss / (qrs.n - edf.sum())) / (null_dev / (qrs.n - 1))
+    return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,
+                     float(res.scale), float(res.scale), float(res.reml), float(res.rss),
+                     null_dev, float(r2), bool(res.converged), int(res.n_iter), None)
+
+
+def fit_glm(terms, encodings, y, w, off, family, sp, block_rows: int,
+            memory_budget: float) -> FitResult:
+    """Other exponential families: cached (or streamed) X, penalized IRLS inside LAML."""
+    X, rowmax = make_design(terms, encodings, block_rows, memory_budget,
+                            intercept=has_intercept(terms))
+    for term, m in zip(terms, rowmax, strict=True):
+        term.finish(m)
+    blocks = penalty_blocks(terms)
+    res = fit_laml(GLMProblem(X, y, w, off, family, blocks), sp=sp)
+    post = res.post
+    Vp = post.A_inv * res.scale
+    edf = np.diag(post.F).copy()
+    mu0 = np.full_like(y, np.average(y, weights=w))
+    null_dev = float(np.sum(family.dev_resids(y, mu0, w)))
+    r2 = _r2_adjusted(y, res.state.mu, w, edf.sum())
+    return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,
+                     float(res.scale), float(res.reml_scale), float(res.reml),
+                     float(res.state.deviance), null_dev, r2, bool(res.converged),
+                     int(res.n_iter), res.state.eta)
+
+
+def _rms(v: np.ndarray) -> float:
+    """Root mean square of v without overflow or underflow (1 for v = 0)."""
+    top = float(np.max(np.abs(v)))
+    if not (top > 0 and np.isfinite(top)):
+        return 1.0
+    return top * float(np.sqrt(np.mean((v / top) ** 2)))
+
+
+def _r2_adjusted(y, mu, w, edf) -> float:
+    """mgcv summary.gam: 1 - var(sqrt(w)(y - mu)) (n - 1) / (var(sqrt(w)(y - ybar)) df_resid)."""
+    sw = np.sqrt(w)
+    n = np.sum(w > 0)
+    ybar = np.average(y, weights=w)
+    return float(1 - np.var(sw * (y - mu), ddof=1) * (n - 1)
+                 / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
