@@ -294,6 +294,12 @@ class GAM:
         return predict_frame(self.terms, encodings, off, self.coef_.to_numpy(), self.family_,
                              kind, V, self.block_rows)
 
+    @property
+    def smooth_p_values_(self) -> pd.Series:
+        """mgcv's approximate p-values of the smooth terms (Wood 2013), in summary order."""
+        table = _summary.smooth_table(self)
+        return pd.Series(table["p-value"].to_numpy(), index=table.index, name="p-value")
+
     def summary(self) -> _summary.GAMSummary:
         """mgcv ``summary.gam``-like tables; ``print(fit.summary())``."""
         return _summary.summarize(self)

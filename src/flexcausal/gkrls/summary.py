@@ -72,12 +72,22 @@ def parametric_table(model) -> pd.DataFrame:
 
 
 def smooth_table(model) -> pd.DataFrame:
+    """mgcv's s.table: edf, Ref.df, F (scale estimated) or Chi.sq, p-value; plus the
+    number of coefficients and the sp (of one-penalty terms)."""
+    from .smooth_pvalues import smooth_tests
+
     smooths = [t for t in model.terms if t.penalties]
+    tests = smooth_tests(model) if model.training_ is not None else [
+        (t.label, np.nan, np.nan, np.nan) for t in smooths]
+    stat = "Chi.sq" if model.family_.scale_known else "F"
     return pd.DataFrame(
         {
             "edf": [model.edf_[t.label] for t in smooths],
+            "Ref.df": [r[1] for r in tests],
+            stat: [r[2] for r in tests],
+            "p-value": [r[3] for r in tests],
             "n.coef": [t.n_coef for t in smooths],
-            "sp": [model.sp_[t.label] for t in smooths],
+            "sp": [model.sp_[t.label] if t.n_penalties == 1 else np.nan for t in smooths],
         },
         index=[t.label for t in smooths],
     )
@@ -128,8 +138,8 @@ def tidy(model) -> pd.DataFrame:
             "type": "smooth",
             "estimate": np.nan,
             "std_error": np.nan,
-            "statistic": np.nan,
-            "p_value": np.nan,
+            "statistic": sm.iloc[:, 2].to_numpy(),
+            "p_value": sm["p-value"].to_numpy(),
             "edf": sm["edf"].to_numpy(),
             "sp": sm["sp"].to_numpy(),
         }
