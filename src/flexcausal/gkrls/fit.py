@@ -22,6 +22,14 @@ P = A^{-1}S_lambda the derivatives are
 
 each a sum of terms that vanish as lambda_j -> infinity instead of a difference of
 numbers near rank_j.
+
+Overlapping penalties (tensor products, reparam.py): with L_j = lambda_j S_j and
+Pi_j = S_lambda^+ L_j, dD_j = b'L_j b, the gradient term is -1/2 tr(F Pi_j) (both
+log-determinants at once, stable.PenalizedFactor.edf_excess), and d2D_jk uses
+s_j = L_j b; the Hessian of log|A| - log|S|_+ is in ``logdet_hessian``. The working
+basis of a factor, ``fac.T``, then depends on rho; coefficients b_r are always in the
+basis of the factor they came from. M_p is the dimension of the null space of the
+total penalty (``rp.null_dim``), not p minus the sum of the penalties' ranks.
 """
 
 from __future__ import annotations
@@ -85,7 +93,7 @@ class Posterior:
 
 def posterior(fac: PenalizedFactor, beta_r: np.ndarray, shift: np.ndarray) -> Posterior:
     """Map a working-basis solution back to the original coefficients (b = B b_r)."""
-    B, B_inv = basis_map(shift, fac.rp)
+    B, B_inv = basis_map(shift, fac)
     A_inv = B @ fac.inverse() @ B.T
     return Posterior(B @ beta_r, 0.5 * (A_inv + A_inv.T), B @ fac.F() @ B_inv)
 
@@ -112,7 +120,7 @@ class GaussianREML:
         self.log_weight_sum = log_weight_sum  # prior weights: ls gains + 1/2 sum log w
         self.p = qrs.R.shape[1]
         self.rp = Reparametrization.from_blocks(blocks, self.p)
-        self.null_dim = self.p - sum(b.rank for b in blocks)  # M_p
+        self.null_dim = self.rp.null_dim  # M_p
         self.c = 0.5 * (qrs.n - self.null_dim)
         if self.c <= 0:
             raise ValueError(
@@ -123,8 +131,8 @@ class GaussianREML:
     def solve(self, rho: np.ndarray):
         fac = PenalizedFactor(self.rp, rho, R=self.qrs.R)
         beta_r = fac.least_squares(self.qrs.f)
-        resid = self.qrs.f - (self.qrs.R @ self.rp.T) @ beta_r
-        D = float(resid @ resid + self.qrs.r2 + np.sum(fac.lam_d * beta_r**2))
+        resid = self.qrs.f - (self.qrs.R @ fac.T) @ beta_r
+        D = float(resid @ resid + self.qrs.r2 + fac.penalty_value(beta_r))
         # exact interpolation: keep D (and D^2 in the Hessian) away from 0 and underflow
         return fac, beta_r, max(D, self._floor)
 
@@ -140,20 +148,20 @@ class GaussianREML:
     def derivatives(self, rho: np.ndarray):
         """Score, gradient, Hessian at rho (exact), and (factor, b_r, D)."""
         fac, beta_r, D = self.solve(rho)
-        rp = self.rp
-        sv = fac.lam_d * beta_r  # S_lambda b (working basis)
-        dD = rp.block_sums(beta_r * sv)
-        Fs, Ps = fac.F_scaled(), fac.P_scaled()
-        grad = self.c * dD / D - 0.5 * rp.block_sums(np.diag(Fs))
-        ind = rp.indicator()
-        Z = fac.Rinv.T @ (fac.c[:, None] * (ind * sv[:, None]))  # s_j'A^{-1}s_m = Z_j'Z_m
+        dD = fac.penalty_quadratics(beta_r)  # b'L_j b (working basis)
+        grad = self.c * dD / D - 0.5 * fac.edf_excess()
+        sv = fac.penalty_vectors(beta_r)  # columns s_j = L_j b
+        Z = fac.Rinv.T @ (fac.c[:, None] * sv)  # s_j'A^{-1}s_m = Z_j'Z_m
         d2D = np.diag(dD) - 2.0 * Z.T @ Z
-        hess = self.c * (d2D / D - np.outer(dD, dD) / D**2) + 0.5 * logdet_hessian(rp, Fs, Ps)
+        hess = self.c * (d2D / D - np.outer(dD, dD) / D**2) + 0.5 * logdet_hessian(fac)
         return self._score(fac, D), grad, hess, (fac, beta_r, D)
 
 
-def logdet_hessian(rp: Reparametrization, Fs: np.ndarray, Ps: np.ndarray) -> np.ndarray:
-    """d2 log|A| / drho drho' from F~ and P~ without cancellation (module docstring)."""
+def logdet_hessian(fac: PenalizedFactor) -> np.ndarray:
+    """d2 [log|A| - log|S|_+] / drho drho' from F~ and P~ without cancellation (module
+    docstring; log|S|_+ is linear in rho on the diagonal path). Overlapping groups'
+    rows and columns: stable.PenalizedFactor.hessian_logdet_groups."""
+    rp, Fs, Ps = fac.rp, fac.F_scaled(), fac.P_scaled()
     ind = rp.indicator()
     E = Ps * Ps.T
     H = -(ind.T @ E @ ind)
@@ -161,14 +169,16 @@ def logdet_hessian(rp: Reparametrization, Fs: np.ndarray, Ps: np.ndarray) -> np.
     E_off = np.where(same, 0.0, E)
     diag = rp.block_sums(np.einsum("ij,ji->i", Ps, Fs)) + ind.T @ E_off.sum(axis=1)
     H[np.diag_indices_from(H)] = diag
+    if rp.groups:
+        fac.hessian_logdet_groups(H)
     return H
 
 
 def limit_excess(fac: PenalizedFactor) -> tuple[np.ndarray, np.ndarray]:
     """Per smoothing parameter: (edf above the fully penalized limit, edf below the
-    unpenalized limit) = (sum F_ii, sum P_ii) over its penalized columns."""
-    rp = fac.rp
-    return rp.block_sums(np.diag(fac.F_scaled())), rp.block_sums(np.diag(fac.P_scaled()))
+    unpenalized limit) = (tr(F Pi_j), tr(P_j)); on the diagonal path (sum F_ii, sum P_ii)
+    over its penalized columns."""
+    return fac.edf_excess(), fac.pen_excess()
 
 
 def needs_qr(qrs: QRStats, blocks: list[PenaltyBlock], tol: float = 1e4) -> bool:
@@ -228,7 +238,7 @@ def fit_reml(
         rho, value, grad, payload = res.rho, res.score, res.grad, res.payload
         n_iter, converged = res.n_iter, res.converged
     fac, beta_r, D = payload
-    resid = qrs.f - (qrs.R @ crit.rp.T) @ beta_r
+    resid = qrs.f - (qrs.R @ fac.T) @ beta_r
     rss = float(resid @ resid + qrs.r2)
     a2 = y_scale**2
     post = posterior(fac, beta_r * y_scale, qrs.shift)

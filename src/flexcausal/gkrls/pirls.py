@@ -12,6 +12,10 @@ D_p = deviance + b'Sb. Its gradient uses the envelope theorem for b and phi and
 d log|H| / d rho_j = tr(H^{-1} (lambda_j S_j + X' diag(W'(eta) X db/drho_j) X)),
 db/drho_j = -lambda_j H^{-1} S_j b. The Hessian in rho is a central difference of
 this exact gradient. The model matrix is held in memory (row blocks are reduced).
+
+With overlapping penalties (reparam.py) S_j b and tr(H^{-1} lambda_j S_j) - d log|S|_+ /
+d rho_j = -tr(F Pi_j) come from the factor (stable.PenalizedFactor.penalty_vectors,
+edf_excess), whose working basis ``fac.T`` depends on rho.
 """
 
 from __future__ import annotations
@@ -57,8 +61,8 @@ class GLMProblem:
         self.X, self.y, self.w, self.offset = X, y, weights, offset
         self.family, self.blocks = family, blocks
         self.p = X.p
-        self.null_dim = self.p - sum(b.rank for b in blocks)
         self.rp = Reparametrization.from_blocks(blocks, self.p)
+        self.null_dim = self.rp.null_dim
         self._beta = None  # warm start
         self._cache = None  # (rho, PIRLSState) of the last PIRLS
 
@@ -89,8 +93,9 @@ class GLMProblem:
 
     # ------------------------------------------------------------------ PIRLS
     def penalty(self, beta: np.ndarray, rho: np.ndarray) -> float:
-        """b'S_lambda b = sum l_i (T'b)_i^2 (working basis: no large cancellations)."""
-        return float(np.sum(self.rp.lam_d(rho) * (self.rp.T.T @ beta) ** 2))
+        """b'S_lambda b = sum l_i (T'b)_i^2 (+ sums of squares lambda_j ||B_j (T'b)_g||^2
+        for overlapping groups): no large cancellations."""
+        return self.rp.penalty(beta, rho)
 
     def _factor(self, eta: np.ndarray, rho: np.ndarray):
         """Working weights, response, X'WX and its penalized factor (Newton, else Fisher)."""
@@ -123,9 +128,9 @@ class GLMProblem:
         mu = fam.link.inverse(eta)
         pdev = np.inf if beta is None else self.deviance(mu) + self.penalty(beta, rho)
         converged, stalled, separated, change = False, False, False, np.inf
-        T = self.rp.T
         for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
             W, z, gram, fac, newton = self._factor(eta, rho)
+            T = fac.T  # the working basis at rho
             new = T @ fac.solve(T.T @ self.X.tdot(W * z))
             if beta is not None and newton:
                 step = np.max(np.abs(new - beta))
@@ -214,14 +219,12 @@ class GLMProblem:
                  + 0.5 * fac.logdet_rel - 0.5 * self.null_dim * np.log(2 * np.pi * phi))
         if not gradient:
             return value, None, st, phi
-        rp, T = self.rp, self.rp.T
+        T = fac.T
         u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(T @ fac.inverse_sqrt()))
         beta_r = T.T @ st.beta
-        sv = fac.lam_d * beta_r
-        dD = rp.block_sums(beta_r * sv)
-        trF = rp.block_sums(np.diag(fac.F_scaled()))
-        ind = rp.indicator()
-        dbeta = -(T @ fac.solve(ind * sv[:, None]))  # d b_c / d rho_j, columns j
+        dD = fac.penalty_quadratics(beta_r)
+        trF = fac.edf_excess()
+        dbeta = -(T @ fac.solve(fac.penalty_vectors(beta_r)))  # d b_c / d rho_j, columns j
         grad = dD / (2 * phi) - 0.5 * trF + 0.5 * (u @ dbeta)
         return value, grad, st, phi
 
@@ -297,7 +300,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
     W, _ = problem.working(st.eta, newton=False)
     gram = st.gram if problem.family.canonical else problem.X.gram(W)
     fac = PenalizedFactor(problem.rp, rho, G=gram)
-    post = posterior(fac, problem.rp.T.T @ st.beta, problem.X.shift)
+    post = posterior(fac, fac.T.T @ st.beta, problem.X.shift)
     reml_scale = phi
     if not problem.family.scale_known:
         edf = float(np.trace(post.F))
