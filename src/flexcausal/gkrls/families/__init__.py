@@ -6,6 +6,9 @@ from ..._checks import check_choice
 from .base import ExponentialFamily, Family, LikelihoodFamily
 from .exponential import Binomial, Gamma, Gaussian, Poisson
 from .links import LINKS, Link
+from .multinom import Multinom
+from .nb import NegBin
+from .ocat import Ocat
 
 FAMILIES: dict[str, type[Family]] = {
     cls.name: cls for cls in (Gaussian, Binomial, Poisson, Gamma)
@@ -16,6 +19,11 @@ def register_family(cls: type[Family]) -> type[Family]:
     """Add a family class to the registry (one line per new family)."""
     FAMILIES[cls.name] = cls
     return cls
+
+
+register_family(Ocat)
+register_family(NegBin)
+register_family(Multinom)
 
 
 def make_family(family, link: str | None = None) -> Family:
@@ -29,5 +37,6 @@ def make_family(family, link: str | None = None) -> Family:
 
 
 __all__ = ["FAMILIES", "LINKS", "Binomial", "ExponentialFamily", "Family", "Gamma",
-           "Gaussian", "LikelihoodFamily", "Link", "Poisson", "make_family",
+           "Gaussian", "LikelihoodFamily", "Link", "Multinom", "NegBin", "Ocat",
+           "Poisson", "make_family",
            "register_family"]
