@@ -18,6 +18,7 @@ from .krls import KRLSTerm
 from .parametric import ParametricTerms
 from .random_effect import RandomEffectTerm
 from .smooth import SmoothTerm
+from .tp import TPBasis
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def build_s(columns: list[str], bs: str | None = None, k=None, by=None, **option
     """``s(x, bs=, k=, m=, by=)``: a smooth of one or more columns (mgcv ``s``)."""
     label = _label("s", columns)
     if bs is None:
-        bs = "tp" if "tp" in BASES else "cr"  # mgcv's default basis is tp
+        bs = "tp"  # mgcv's default basis
     bs = check_choice(bs, tuple(BASES) + ("re",), f"{label} bs")
     if bs == "re":
         if len(columns) != 1 or k is not None or by is not None or options:
@@ -62,7 +63,7 @@ def build_s(columns: list[str], bs: str | None = None, k=None, by=None, **option
     return SmoothTerm(columns, basis, label, by=by)
 
 
-BASES: dict[str, type] = {"cr": CRBasis}
+BASES: dict[str, type] = {"tp": TPBasis, "cr": CRBasis}
 CALLS: dict[str, Call] = {
     "krls": Call(lambda cols, **kw: KRLSTerm(cols, **kw),
                  frozenset({"sketch", "multiplier", "size", "indices", "standardize",
