@@ -10,7 +10,7 @@ from .gkrls.model import (  # noqa: E402
     load,  # noqa: E402
 )
 from .gkrls.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
-from .plotting import plot_effects  # noqa: E402
+from .plotting import plot_effects, plot_smooth  # noqa: E402
 
 __all__ = [
     "ClusterClassifier",
@@ -26,6 +26,7 @@ __all__ = [
     "load",
     "marginal_effects",
     "plot_effects",
+    "plot_smooth",
     "__version__",
 ]
 

@@ -3,7 +3,8 @@
 Every function builds a standalone ``matplotlib.figure.Figure`` on the Agg canvas and
 returns it; nothing touches pyplot's global state or calls ``show``. Save with
 ``fig.savefig("file.png")``. Pass ``ax=`` to draw into an existing Axes instead (its
-figure is returned).
+figure is returned). ``plot_smooth`` (one smooth term, as mgcv ``plot.gam``) returns
+the Axes.
 
 Bands are pointwise: fit +- z * se, with se = sqrt(diag(X Vp X')) from the Bayesian
 covariance Vp (Wood 2017, Sec. 6.10; mgcv ``predict.gam(se.fit=TRUE)``).
@@ -24,6 +25,7 @@ from ._frames import check_columns_present, check_dataframe, is_categorical
 __all__ = [
     "plot_effects",
     "plot_fit_vs_truth",
+    "plot_smooth",
     "plot_surface_heatmaps",
     "plot_surface_slice",
     "reference_row",
@@ -302,3 +304,246 @@ def plot_effects(
     ax.set_ylabel("average prediction" if type == "predict" else f"average {type}")
     ax.legend(frameon=False)
     return fig
+
+
+# ------------------------------------------------------------------ plot_smooth
+def _smooth_terms(fit) -> list:
+    """The model's penalized terms other than random effects (what ``plot_smooth`` draws)."""
+    return [t for t in fit.terms
+            if getattr(t, "penalties", None) and getattr(t, "kind", "") not in ("re", "parametric")]
+
+
+def _find_smooth(fit, term):
+    """The Term of ``fit`` that ``term`` (a label such as ``"s(x)"``, or a column name
+    smoothed by exactly one term) names; ValueError listing the smooth labels otherwise."""
+    if not isinstance(term, str):
+        raise TypeError(f"term must be a smooth's label such as 's(x)' (a string), got "
+                        f"{type(term).__name__}")
+    smooths = _smooth_terms(fit)
+    labels = [t.label for t in smooths]
+    available = f"the model's smooth terms are {labels}" if labels else \
+        "the model has no smooth terms to plot"
+    wanted = "".join(term.split())  # labels carry no spaces: 'krls(x1,x2)'
+    by_label = {t.label: t for t in fit.terms}
+    found = by_label.get(wanted)
+    if found is None:
+        alone = [t for t in smooths if list(t.columns) == [wanted]]
+        if len(alone) == 1:
+            found = alone[0]
+        elif len(alone) > 1:
+            raise ValueError(f"column {term!r} is smoothed by several terms "
+                             f"{[t.label for t in alone]}; name one of them")
+    if found is None:
+        parametric = next((t for t in fit.terms if getattr(t, "kind", "") == "parametric"),
+                          None)
+        if parametric is not None and (wanted in getattr(parametric, "columns", ())
+                                       or wanted in getattr(parametric, "coef_names", ())):
+            raise ValueError(f"{term!r} is in the parametric part of the model, not a smooth "
+                             f"term (its coefficient is in fit.coef_); {available}")
+        raise ValueError(f"no smooth term {term!r} in the model; {available}")
+    if getattr(found, "kind", "") == "parametric":
+        raise ValueError(f"{term!r} is the parametric part of the model, not a smooth term; "
+                         f"{available}")
+    if getattr(found, "kind", "") == "re":
+        raise ValueError(f"{found.label} is a random effect (one coefficient per level, no "
+                         "curve to draw; its estimates are fit.coef_[fit.term_slices_"
+                         f"[{found.label!r}]]); {available}")
+    if len(found.columns) > 2:
+        raise ValueError(f"{found.label} is a smooth of {len(found.columns)} variables; "
+                         "plot_smooth draws 1-D smooths (a curve) and 2-D smooths (contours) "
+                         "only; use fc.plot_effects or plot_surface_slice for it; "
+                         f"{available}")
+    return found
+
+
+def _edf_label(fit, term) -> str:
+    """mgcv's axis label: the edf inside the call, ``s(x,3.42)`` / ``s(x,3.42):gA``."""
+    label = term.label
+    edf = getattr(fit, "edf_", pd.Series(dtype=float)).get(label)
+    if edf is None:
+        return label
+    depth = 0
+    for i, ch in enumerate(label):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == ")" and depth == 0:
+            return f"{label[:i]},{edf:.2f}{label[i:]}"
+    return label
+
+
+def _smooth_contribution(fit, term, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One term's contribution f_j = X_j b_j on ``frame`` and its se sqrt(diag(X_j V_jj X_j'))
+    (V_jj the term's block of ``fit.Vp_``: mgcv ``plot.gam`` with ``seWithMean=FALSE``)."""
+    sl = fit.term_slices_[term.label]
+    X = np.asarray(term.expand(term.encode(frame)), dtype=float)
+    b = np.asarray(fit.coef_, dtype=float)[sl]
+    V = np.asarray(fit.Vp_, dtype=float)[sl, sl]
+    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, V, X), 0.0))
+    return X @ b, se
+
+
+def _term_grid(term, data: pd.DataFrame, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame with the term's columns set to ``values`` and its ``by`` variable fixed:
+    1 for a numeric ``by``, the level for a factor-``by`` term (mgcv ``plot.gam``)."""
+    grid = pd.DataFrame({c: np.asarray(v, dtype=float) for c, v in values.items()})
+    by, level = getattr(term, "by", None), getattr(term, "by_level", None)
+    if by is not None:
+        if level is not None:
+            series = data[by]
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                match = [c for c in series.cat.categories if str(c) == level]
+                grid[by] = pd.Categorical([match[0]] * len(grid),
+                                          categories=series.cat.categories)
+            else:
+                grid[by] = level
+        else:
+            grid[by] = 1.0
+    return grid
+
+
+def _term_rows(term, data: pd.DataFrame) -> np.ndarray:
+    """Training rows a factor-``by`` term applies to (all rows otherwise)."""
+    by, level = getattr(term, "by", None), getattr(term, "by_level", None)
+    if by is None or level is None:
+        return np.ones(len(data), dtype=bool)
+    return data[by].astype(str).to_numpy() == level
+
+
+def _too_far(gx: np.ndarray, gy: np.ndarray, x: np.ndarray, y: np.ndarray,
+             dist: float) -> np.ndarray:
+    """mgcv ``exclude.too.far``: grid points farther than ``dist`` from every data point,
+    both axes scaled to the grid's unit square."""
+    from scipy.spatial import cKDTree
+
+    x0, xr = gx.min(), max(np.ptp(gx), 1e-300)
+    y0, yr = gy.min(), max(np.ptp(gy), 1e-300)
+    tree = cKDTree(np.column_stack([(x - x0) / xr, (y - y0) / yr]))
+    d, _ = tree.query(np.column_stack([(gx - x0) / xr, (gy - y0) / yr]))
+    return d > dist
+
+
+def plot_smooth(
+    fit,
+    term: str,
+    ax=None,
+    n_grid: int = 100,
+    se_mult: float = 2.0,
+    *,
+    se: bool = True,
+    rug: bool = True,
+    n_grid_2d: int = 40,
+    too_far: float = 0.1,
+    filled: bool = False,
+    data=None,
+    figsize=(5.5, 4.0),
+):
+    """Draw one fitted smooth the way mgcv's ``plot.gam`` does; returns the Axes.
+
+    The curve is the term's own contribution to the linear predictor, f_j(x) = X_j(x) b_j
+    (other terms and the intercept left out, so it is centred by the identifiability
+    constraint), over a grid spanning the training range of its variable(s):
+
+    - 1-D smooths (``s(x)``, ``s(x, by=z)``, ``s(x, by=g)`` per level, ``krls(x)``):
+      f_j over ``n_grid`` points with a band f_j +- ``se_mult`` * se, se =
+      sqrt(diag(X_j V_jj X_j')) with V_jj the term's block of ``fit.Vp_`` (mgcv
+      ``seWithMean=FALSE``), and a rug of the training values (for a factor-``by`` term,
+      of the rows at its level). A numeric ``by`` is set to 1 (mgcv plots f(x), not
+      z f(x)).
+    - 2-D smooths (``s(x1, x2)``, ``te(x1, x2)``, ``krls(x1, x2)``): labelled contours of
+      f_j on an ``n_grid_2d`` x ``n_grid_2d`` grid (mgcv ``n2=40``), with ``se=True`` the
+      f_j - se_mult se (dashed) and f_j + se_mult se (dotted) contours, and the training
+      points. Grid points farther than ``too_far`` from every data point (axes scaled to
+      the unit square; mgcv ``too.far``, 0 keeps all) are left blank. ``filled=True``
+      adds a filled-contour image under the lines (mgcv ``scheme=2``).
+
+    Args:
+        fit: a fitted GAM (``fc.gam``).
+        term: the smooth's label as in ``fit.term_slices_`` (``"s(x)"``,
+            ``"krls(x1,x2)"``, ``"s(x):gA"``; spaces are ignored), or a column smoothed
+            by exactly one term.
+        ax: draw into this Axes (default: a new figure).
+        n_grid: grid points of a 1-D smooth.
+        se_mult: half-width of the band in standard errors (mgcv ``se=2``).
+        data: frame giving the ranges and rug (default ``fit.training_["data"]``; needed
+            for a model read by ``fc.load``).
+
+    Returns:
+        The matplotlib Axes.
+
+    Raises:
+        ValueError: unknown term, a parametric or random-effect term, or a smooth of
+            more than two variables (naming the term and the model's smooth labels).
+    """
+    if not hasattr(fit, "coef_") or not hasattr(fit, "terms"):
+        raise TypeError(f"fit must be a fitted GAM (from fc.gam), got {type(fit).__name__}")
+    smooth = _find_smooth(fit, term)
+    if data is None:
+        train = getattr(fit, "training_", None)
+        if train is None:
+            raise ValueError("this model was loaded from disk and keeps no training data; "
+                             "pass data= (the frame to take ranges and rug from)")
+        data = train["data"]
+    data = check_dataframe(data)
+    by = getattr(smooth, "by", None)
+    check_columns_present(data, list(smooth.columns) + ([by] if by else []))
+    for col in smooth.columns:
+        if is_categorical(data[col]) or not pd.api.types.is_numeric_dtype(data[col]):
+            raise ValueError(f"{smooth.label}: column {col!r} is not numeric (dtype "
+                             f"{data[col].dtype}); plot_smooth draws smooths of numeric "
+                             "variables")
+    if se_mult < 0 or not np.isfinite(se_mult):
+        raise ValueError(f"se_mult must be a finite number >= 0, got {se_mult!r}")
+    rows = _term_rows(smooth, data)
+    ylabel = _edf_label(fit, smooth)
+    fig, ax = _new_axes(ax, figsize)
+    if len(smooth.columns) == 1:
+        if int(n_grid) < 2:
+            raise ValueError(f"n_grid must be >= 2, got {n_grid}")
+        col = smooth.columns[0]
+        x = data[col].to_numpy(dtype=float)
+        grid_x = np.linspace(x.min(), x.max(), int(n_grid))
+        f, s = _smooth_contribution(fit, smooth, _term_grid(smooth, data, {col: grid_x}))
+        if se:
+            lo, hi = f - se_mult * s, f + se_mult * s
+            ax.fill_between(grid_x, lo, hi, color=_FIT_COLOR, alpha=0.15, linewidth=0)
+            ax.plot(grid_x, hi, color=_FIT_COLOR, lw=1, ls="--", gid="se_upper",
+                    label=f"+/- {se_mult:g} se")
+            ax.plot(grid_x, lo, color=_FIT_COLOR, lw=1, ls="--", gid="se_lower")
+        ax.plot(grid_x, f, color=_FIT_COLOR, lw=2, gid="fit", label="fit")
+        if rug:
+            xr = x[rows]
+            ax.plot(xr, np.zeros_like(xr), "|", color="0.3", ms=6, alpha=0.4, gid="rug",
+                    transform=ax.get_xaxis_transform())
+        ax.set(xlabel=col, ylabel=ylabel)
+        return ax
+
+    c1, c2 = smooth.columns
+    x = data[c1].to_numpy(dtype=float)
+    y = data[c2].to_numpy(dtype=float)
+    m = int(n_grid_2d)
+    if m < 2:
+        raise ValueError(f"n_grid_2d must be >= 2, got {n_grid_2d}")
+    gx = np.linspace(x.min(), x.max(), m)
+    gy = np.linspace(y.min(), y.max(), m)
+    XX, YY = np.meshgrid(gx, gy)
+    f, s = _smooth_contribution(fit, smooth,
+                               _term_grid(smooth, data, {c1: XX.ravel(), c2: YY.ravel()}))
+    if too_far and too_far > 0:
+        far = _too_far(XX.ravel(), YY.ravel(), x[rows], y[rows], float(too_far))
+        f, s = np.where(far, np.nan, f), np.where(far, np.nan, s)
+    F, S = f.reshape(XX.shape), s.reshape(XX.shape)
+    if filled:
+        vmax = float(np.nanmax(np.abs(F))) or 1.0
+        ax.contourf(XX, YY, F, levels=20, cmap="RdBu_r", alpha=0.6, vmin=-vmax, vmax=vmax)
+    cs = ax.contour(XX, YY, F, levels=10, colors="k", linewidths=1,
+                    negative_linestyles="solid")
+    ax.clabel(cs, fontsize=7, fmt="%.2g")
+    if se and se_mult > 0:
+        ax.contour(XX, YY, F - se_mult * S, levels=cs.levels, colors=_TRUTH_COLOR,
+                   linewidths=0.8, linestyles="dashed", negative_linestyles="dashed")
+        ax.contour(XX, YY, F + se_mult * S, levels=cs.levels, colors="#2e8b57",
+                   linewidths=0.8, linestyles="dotted", negative_linestyles="dotted")
+    ax.plot(x[rows], y[rows], ".", color="0.3", ms=1.5, alpha=0.4, gid="data",
+            rasterized=True)
+    ax.set(xlabel=c1, ylabel=c2, title=ylabel)
+    return ax
