@@ -88,3 +88,66 @@ def test_saved_and_loaded_model_predicts_the_same(fitted, tmp_path):
     fit.save(tmp_path / "m.fc")
     back = load(tmp_path / "m.fc")
     np.testing.assert_allclose(back.predict(new), fit.predict(new), rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------- ordered, multinomial, negative binomial
+FAMILY_CASES = ["ocat4", "nb", "multinom2", "multinom2_krls", "binary_multinom1"]
+
+
+def _fit_family(name):
+    case = CASES[name]
+    data, new = _frames(case)
+    formula, env = case["formula_py"], {}
+    if isinstance(formula, list):  # multinom: each predictor's own krls sketch
+        parts = []
+        for f, (key, idx) in zip(formula, (case.get("sketch_indices") or {}).items(),
+                                 strict=False):
+            f2, _ = with_indices(f, {key: idx})
+            parts.append(f2.replace("idx_0", f"idx_{key}"))
+            env[f"idx_{key}"] = np.asarray(idx, dtype=np.int64)
+        formula = parts + formula[len(parts):]
+    fit = GAM(formula, family=case["family"]).fit(data, env=env)
+    return case, fit, data, new
+
+
+@pytest.fixture(scope="module", params=FAMILY_CASES)
+def family_fit(request):
+    return _fit_family(request.param)
+
+
+def test_family_reml_edf_and_parameters(family_fit):
+    case, fit, _, _ = family_fit
+    assert fit.reml_ == pytest.approx(case["reml"], abs=1e-6)
+    np.testing.assert_allclose(fit.edf_.to_numpy(), list(case["edf_by_smooth"].values()),
+                               atol=1e-4)
+    params = case.get("family_params") or {}
+    if "cut_points" in params:
+        np.testing.assert_allclose(fit.theta_, params["cut_points"], atol=1e-6)
+    if "theta" in params:
+        assert fit.theta_[0] == pytest.approx(params["theta"], rel=1e-5)
+
+
+def test_family_probabilities_one_column_per_category(family_fit):
+    case, fit, _, new = family_fit
+    prob = fit.predict(new, type="response")
+    ref = np.asarray(case["predict_response"], dtype=float)
+    np.testing.assert_allclose(np.asarray(prob, dtype=float), ref, atol=1e-6)
+    if ref.ndim == 2:
+        assert prob.shape[1] == ref.shape[1]
+        np.testing.assert_allclose(prob.to_numpy().sum(axis=1), 1.0, atol=1e-12)
+    link = np.asarray(fit.predict(new), dtype=float)
+    np.testing.assert_allclose(link, np.asarray(case["predict_link"], dtype=float).reshape(
+        link.shape), atol=1e-6)
+
+
+def test_two_category_ocat_equals_the_binomial_logit():
+    """mgcv cannot fit ocat(R=2); with its first cut point fixed at -1,
+    P(y = 2) = logistic(1 + eta): the binomial logit of (y == 2) with intercept + 1."""
+    case = CASES["binary_binomial"]
+    data, new = _frames(case)
+    binom = GAM(case["formula_py"], family="binomial").fit(data)
+    ordered = GAM(case["formula_py"], family="ocat").fit(data.assign(y=data["y"] + 1))
+    p_bin = binom.predict(new, type="response")
+    p_ord = ordered.predict(new, type="response")
+    np.testing.assert_allclose(p_ord.iloc[:, 1], p_bin, atol=1e-6)
+    np.testing.assert_allclose(ordered.edf_.to_numpy(), binom.edf_.to_numpy(), atol=1e-4)

@@ -13,6 +13,7 @@ import numpy as np
 from .blocks import accumulate
 from .design import make_design
 from .fit import PenaltyBlock, fit_reml, needs_qr
+from .reparam import total_penalty
 from .pirls import GLMProblem, fit_laml
 from .result import FitResult
 from .terms import term_slices
@@ -95,3 +96,32 @@ def _r2_adjusted(y, mu, w, edf) -> float:
     ybar = np.average(y, weights=w)
     return float(1 - np.var(sw * (y - mu), ddof=1) * (n - 1)
                  / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
+
+
+def fit_likelihood(lp_terms, lp_encodings, y, w, off, family, sp, block_rows: int
+                   ) -> FitResult:
+    """Extended / general families (ocat, nb, multinom; likelihood.py): one model matrix
+    per linear predictor, penalized Newton inside LAML over (rho, theta)."""
+    from .blocks import build_design
+    from .likelihood import fit_likelihood_laml
+
+    designs, blocks, start = [], [], 0
+    for terms, encodings in zip(lp_terms, lp_encodings, strict=True):
+        X, rowmax = build_design(terms, encodings, block_rows)
+        for term, m in zip(terms, rowmax, strict=True):
+            term.finish(m)
+        for blk in penalty_blocks(terms):
+            cols = slice(blk.cols.start + start, blk.cols.stop + start)
+            blocks.append(PenaltyBlock(cols, blk.S, blk.rank))
+        designs.append(X)
+        start += X.shape[1]
+    res = fit_likelihood_laml(designs, blocks, y, w, family, sp=sp, offset=off)
+    p = res.beta.size
+    S = total_penalty(blocks, res.rho, p) if blocks else np.zeros((p, p))
+    F = np.eye(p) - res.Vp @ S  # Vp (X'WX + S - S) with Vp = (X'WX + S)^{-1}
+    eta = res.eta
+    fam_loglik = res.loglik
+    return FitResult(res.beta, res.sp, res.edf, res.Vp, F @ res.Vp, F, 1.0, 1.0,
+                     float(res.reml_mgcv), float(-2.0 * fam_loglik), float("nan"),
+                     float("nan"), bool(res.converged), int(res.n_iter),
+                     eta[:, 0] if eta.shape[1] == 1 else eta, res.theta_natural)

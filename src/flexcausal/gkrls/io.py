@@ -52,6 +52,10 @@ def _json_default(value):
 def save_model(model, path) -> None:
     if not hasattr(model, "coef_"):
         raise ValueError("cannot save an unfitted model")
+    if model.family_.n_theta or model.family_.n_lp > 1 or model.family_.n_response > 1:
+        raise ValueError(f"saving {model.family_.name} models (extra family parameters or "
+                         "several linear predictors) is not supported yet; keep the "
+                         "formula and data and refit")
     arrays = {
         "coef": model.coef_.to_numpy(),
         "Vp": model.Vp_,

@@ -35,8 +35,8 @@ from . import io as _io
 from . import summary as _summary
 from .blocks import DEFAULT_BLOCK_ROWS, linear_predictor
 from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
-from .families import make_family
-from .fitting import METHODS, fit_gaussian, fit_glm
+from .families import LikelihoodFamily, make_family
+from .fitting import METHODS, fit_gaussian, fit_glm, fit_likelihood
 from .formula import parse_formula
 from .identifiability import check_identifiable
 from .owned import owned_training_frame
@@ -103,9 +103,12 @@ class GAM:
 
     def __init__(self, formula: str, family="gaussian", method="REML", link=None,
                  block_rows=None, design_memory_gb: float = 1.25):
-        if not isinstance(formula, str):
-            raise TypeError(f"formula must be a string like 'y ~ krls(x1, x2)', got "
-                            f"{type(formula).__name__}")
+        if isinstance(formula, (list, tuple)) and formula and all(
+                isinstance(f, str) for f in formula):
+            formula = list(formula) if len(formula) > 1 else formula[0]
+        elif not isinstance(formula, str):
+            raise TypeError(f"formula must be a string like 'y ~ krls(x1, x2)' (or, for "
+                            f"multinom, a list of them), got {type(formula).__name__}")
         self.formula = formula
         if isinstance(family, tuple):
             if len(family) != 2:
@@ -127,14 +130,17 @@ class GAM:
     # ------------------------------------------------------------------ fitting
     def fit(self, data, sp=None, weights=None, offset=None, env=None) -> GAM:
         data = check_dataframe(data)
-        parsed = parse_formula(self.formula, env)
+        formulas = self.formula if isinstance(self.formula, list) else [self.formula]
+        parsed = parse_formula(formulas[0], env)
+        more = [_parse_extra(f, parsed.response, env) for f in formulas[1:]]
         self.response = parsed.response
         self.offset_columns = parsed.offsets
         terms = parsed.terms
-        used = {parsed.response, *parsed.offsets} | set(
-            formula_variables(parsed.parametric, getattr(data, "columns", ())))
-        for term in terms[1:]:
-            used.update(getattr(term, "reads", term.columns))
+        used = {parsed.response, *parsed.offsets}
+        for part in [parsed, *more]:
+            used |= set(formula_variables(part.parametric, getattr(data, "columns", ())))
+            for term in part.smooths:
+                used.update(getattr(term, "reads", term.columns))
         check_columns_present(data, sorted(used))
         extra = [v for v in (weights, offset) if isinstance(v, str)]
         # nullable/Arrow dtypes -> plain, unused factor levels dropped, bad dtypes refused
@@ -151,21 +157,43 @@ class GAM:
             raise ValueError(f"the response {parsed.response!r} is constant; nothing to model")
         off = _row_vector(data, offset, "offset", default=0.0) + self._formula_offset(data)
         self.family_.check_y(y, w, parsed.response)
-        check_family_start(self.family_, y, w, parsed.response)
+        if not isinstance(self.family_, LikelihoodFamily):
+            check_family_start(self.family_, y, w, parsed.response)
         warn_noninteger_successes(self.family_, y, w, parsed.response)
-        terms = [r for t in terms for r in t.resolve(data)]  # a factor by= -> per level
-        for term in terms:
-            term.setup(data)
+        n_lp = self.family_.n_lp  # known after check_y (multinom infers K from y)
+        if more and len(more) + 1 != n_lp:
+            raise ValueError(f"{len(more) + 1} formulas for a family with {n_lp} linear "
+                             "predictor(s); give one formula (the same right-hand side for "
+                             "every predictor) or one per predictor")
+        if not more and n_lp > 1:
+            more = [parse_formula(formulas[0], env) for _ in range(n_lp - 1)]
+        lp_terms = []
+        for k, part in enumerate([parsed, *more]):
+            lp = [r for t in part.terms for r in t.resolve(data)]  # factor by= -> per level
+            for term in lp:
+                term.setup(data)
+                if k:
+                    _relabel(term, k)
+            lp_terms.append(lp)
+        terms = [t for lp in lp_terms for t in lp]
         self.terms: list[Term] = terms
+        self.lp_sizes_ = [len(lp) for lp in lp_terms]
         sp = check_smoothing_parameters(sp, [n for t in terms for n in t.sp_names])
         encodings = [t.encode(data) for t in terms]
         check_enough_rows(terms, int(np.sum(w > 0)), self.family_.scale_known)
-        check_identifiable(terms, encodings, w)
+        lp_enc, at = [], 0
+        for lp in lp_terms:
+            lp_enc.append(encodings[at:at + len(lp)])
+            check_identifiable(lp, lp_enc[-1], w)
+            at += len(lp)
         if not self.family_.scale_known:
             _warn_unidentified_random_effects(terms, w)
         self.n_obs_ = len(y)
         try:
-            if self.family_.name == "gaussian" and self.family_.link.name == "identity":
+            if isinstance(self.family_, LikelihoodFamily):
+                res = fit_likelihood(lp_terms, lp_enc, y, w, off, self.family_, sp,
+                                     self.block_rows)
+            elif self.family_.name == "gaussian" and self.family_.link.name == "identity":
                 res = fit_gaussian(terms, encodings, y, w, off, sp, weights is not None,
                                    self.block_rows, float(np.sum(np.log(w[w > 0]))))
             else:
@@ -198,6 +226,7 @@ class GAM:
         self.deviance_, self.null_deviance_, self.r2_adj_ = (res.deviance, res.null_deviance,
                                                              res.r2_adj)
         self.converged_, self.n_iter_ = res.converged, res.n_iter
+        self.theta_ = res.theta
         self._fitted = res.fitted_eta
         self._derive_term_stats()
 
@@ -292,7 +321,7 @@ class GAM:
             V = (V_user if vcov_kind is None else self.Vp_ if vcov_kind == "bayes"
                  else self.vcov(vcov, cluster).to_numpy())
         return predict_frame(self.terms, encodings, off, self.coef_.to_numpy(), self.family_,
-                             kind, V, self.block_rows)
+                             kind, V, self.block_rows, getattr(self, "lp_sizes_", None))
 
     @property
     def smooth_p_values_(self) -> pd.Series:
@@ -321,6 +350,23 @@ class GAM:
         fitted = hasattr(self, "coef_")
         state = f"n={self.n_obs_}, edf={self.edf_total_:.2f}" if fitted else "unfitted"
         return f"GAM({self.formula!r}, family={self.family_!r}, {state})"
+
+
+def _parse_extra(formula: str, response: str, env):
+    """A further linear predictor's formula: ``"~ rhs"`` (or ``"y ~ rhs"``)."""
+    text = formula.strip()
+    return parse_formula(f"{response} {text}" if text.startswith("~") else text, env)
+
+
+def _relabel(term, k: int) -> None:
+    """mgcv's names for linear predictor k >= 1: s.1(x), (Intercept).1, z.1."""
+    if term.kind == "parametric":
+        term.coef_names = [f"{n}.{k}" for n in term.coef_names]
+        term.label = f"parametric.{k}"
+        return
+    head, _, rest = term.label.partition("(")
+    term.label = f"{head}.{k}({rest}"
+    term.coef_names = [f"{term.label}.{j + 1}" for j in range(term.n_coef)]
 
 
 def _warn_unidentified_random_effects(terms, w: np.ndarray) -> None:

@@ -77,7 +77,10 @@ def smooth_table(model) -> pd.DataFrame:
     from .smooth_pvalues import smooth_tests
 
     smooths = [t for t in model.terms if t.penalties]
-    tests = smooth_tests(model) if model.training_ is not None else [
+    from .families import LikelihoodFamily
+
+    testable = model.training_ is not None and not isinstance(model.family_, LikelihoodFamily)
+    tests = smooth_tests(model) if testable else [
         (t.label, np.nan, np.nan, np.nan) for t in smooths]
     stat = "Chi.sq" if model.family_.scale_known else "F"
     return pd.DataFrame(

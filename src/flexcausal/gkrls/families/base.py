@@ -53,6 +53,10 @@ class Family(ABC):
         """E[y] (or category probabilities, one column each) from the linear predictor(s)."""
         return self.link.inverse(eta)
 
+    def categories(self) -> list[str]:
+        """Names of the response columns (outcome categories), as predict labels them."""
+        return [str(j) for j in range(self.n_response)]
+
     def state(self) -> dict:
         """JSON-able parameters of a fitted family (for saving)."""
         return {"theta": [float(t) for t in self.theta]}

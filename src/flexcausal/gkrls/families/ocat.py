@@ -159,6 +159,9 @@ class Ocat(LikelihoodFamily):
         yi = np.asarray(y).astype(int)
         return (0.5 * (alpha[yi - 1] + alpha[yi]))[:, None]
 
+    def categories(self) -> list[str]:
+        return [str(r) for r in range(1, self.n_response + 1)]  # outcome coded 1..R
+
     def response(self, eta) -> np.ndarray:
         """(n, R) category probabilities P(y = 1..R) at the current cut points."""
         e = np.asarray(eta, dtype=float).reshape(-1)
