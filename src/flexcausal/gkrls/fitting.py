@@ -13,8 +13,8 @@ import numpy as np
 from .blocks import accumulate
 from .design import make_design
 from .fit import PenaltyBlock, fit_reml, needs_qr
-from .reparam import total_penalty
 from .pirls import GLMProblem, fit_laml
+from .reparam import total_penalty
 from .result import FitResult
 from .terms import term_slices
 
