@@ -1,0 +1,1 @@
+"""Penalized regression bases reproducing mgcv smooth constructors."""
