@@ -364,7 +364,9 @@ class Reparametrization:
         the parameters of overlapping groups)."""
         k = len(self.rank)
         pen = self.diagonal
-        return np.bincount(self.owner[pen], weights=v[pen], minlength=k)
+        # (float even when no column is on the diagonal path: bincount of nothing is int)
+        return np.bincount(self.owner[pen], weights=v[pen], minlength=k).astype(float,
+                                                                                 copy=False)
 
     def indicator(self) -> np.ndarray:
         """p x k matrix: column j flags the diagonal-path columns of parameter j."""
