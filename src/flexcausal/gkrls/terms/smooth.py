@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..._frames import numeric_column
 from .. import schema as sc
-from ..spline import sum_to_zero_householder
+from ..bases.constraint import sum_to_zero_map
 from .base import Term, is_number_like
 
 ROW_BLOCK = 50_000
@@ -118,7 +118,8 @@ class SmoothTerm(Term):
         if by is not None and self.by_level is None and np.std(by) > abs(np.mean(by)) * 2.2e-13:
             constrain = False  # numeric by: identifiable without the constraint (smoothCon)
         k = self.basis.n_raw
-        self.Z = sum_to_zero_householder(colsum) if constrain else np.eye(k)
+        # mgcv: C = colMeans(X), reflected on its non-zero entries only (bases/constraint)
+        self.Z = sum_to_zero_map(colsum / n) if constrain else np.eye(k)
         self.penalties = []
         for S in self.basis.raw_penalties:
             S = S / (np.abs(S).sum(axis=0).max() / rowmax**2)
