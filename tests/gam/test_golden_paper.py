@@ -18,6 +18,7 @@ from .test_golden import rel_err
 
 CASES = golden("paper_models.json")["cases"]
 FITTED = ["gaussian_tp1", "gaussian_tp2", "gaussian_by_factor", "gaussian_by_numeric",
+          "gaussian_te", "gaussian_te_tp_cr", "gaussian_ti",
           "binomial_tp_krls_re"]
 
 

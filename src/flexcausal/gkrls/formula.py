@@ -17,8 +17,6 @@ from .terms import CALLS, ParametricTerms, Term, formula_variables
 
 # mgcv / other packages' smooths we do not have, with what to use instead
 _UNSUPPORTED = {
-    "te": "krls(x1, x2) (a smooth of several variables)",
-    "ti": "krls(x1, x2) (a smooth of several variables)",
     "t2": "krls(x1, x2) (a smooth of several variables)",
     "gp": "krls(x) (a Gaussian-kernel smooth)",
     "lo": "s(x) or krls(x)",

@@ -21,6 +21,28 @@ from .smooth import SmoothTerm
 from .tp import TPBasis
 
 
+def _tensor(call: str):
+    def build(columns: list[str], bs="cr", k=None, by=None) -> Term:
+        """``te()``/``ti()``: mgcv tensor products, one margin per column (cr or tp,
+        k=5 each by default), one penalty per margin (bases/tensor.py)."""
+        from ..bases.tensor import TensorBasis, make_margins
+
+        label = _label(call, columns)
+        try:
+            margins = make_margins(len(columns), k, bs)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{label}: {exc}") from None
+        return SmoothTerm(columns, TensorBasis(margins, inter=call == "ti"), label, by=by)
+
+    return build
+
+
+def _tensor_basis_class():
+    from ..bases.tensor import TensorBasis
+
+    return TensorBasis
+
+
 @dataclass(frozen=True)
 class Call:
     """A formula function: its options and how columns + options become a term."""
@@ -70,8 +92,10 @@ CALLS: dict[str, Call] = {
                             "bandwidth", "seed"}), example="size=50"),
     "re": Call(lambda cols: RandomEffectTerm(cols[0]), frozenset(), max_columns=1),
     "s": Call(build_s, frozenset({"k", "bs", "by", "m"}), example="k=5"),
+    "te": Call(_tensor("te"), frozenset({"k", "bs", "by"}), example="k=5"),
+    "ti": Call(_tensor("ti"), frozenset({"k", "bs", "by"}), example="k=5"),
 }
 KINDS: dict[str, type[Term]] = {
     cls.kind: cls for cls in (ParametricTerms, KRLSTerm, RandomEffectTerm, SmoothTerm)
 }
-SmoothTerm.BASES = BASES
+SmoothTerm.BASES = {**BASES, "tensor": _tensor_basis_class()}
