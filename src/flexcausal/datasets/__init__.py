@@ -3,10 +3,19 @@
 >>> import flexcausal as fc
 >>> df = fc.datasets.three_hills(2000)          # y, x1, x2, truth
 >>> df = fc.datasets.hierarchical(1000)         # y, x1, x2, x3, g, truth
+>>> df = fc.datasets.newman(3000)               # y, 24 controls, county, earnings_ratio
 """
 
 from .card import CARD_COVARIATES, CARD_REGION_DUMMIES, card
 from .demand import demand, demand_psi, demand_structural, demand_test_grid
+from .newman import (
+    NEWMAN_CONTROLS,
+    NEWMAN_CUTS,
+    NEWMAN_KEY,
+    newman,
+    newman_key_effect,
+    newman_truth,
+)
 from .rfp import rfp_clusters, rfp_gaussian_clusters, rfp_tragic_triad, rfp_truth
 from .simulations import hierarchical, three_hills, three_hills_truth
 
@@ -19,6 +28,12 @@ __all__ = [
     "demand_structural",
     "demand_test_grid",
     "hierarchical",
+    "NEWMAN_CONTROLS",
+    "NEWMAN_CUTS",
+    "NEWMAN_KEY",
+    "newman",
+    "newman_key_effect",
+    "newman_truth",
     "rfp_clusters",
     "rfp_gaussian_clusters",
     "rfp_tragic_triad",
