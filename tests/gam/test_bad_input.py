@@ -469,7 +469,7 @@ def test_response_on_the_right_hand_side(df, formula, where):
         ("", "exactly one '~'"),
         ("y ~ foo(x1)", "unknown function foo\\(\\) in the formula term 'foo\\(x1\\)'"),
         ("y ~ sqrt(x1)", "unknown function sqrt\\(\\)"),
-        ("y ~ te(x1, x2)", "mgcv's te\\(\\) is not available; use krls\\(x1, x2\\)"),
+        ("y ~ t2(x1, x2)", "mgcv's t2\\(\\) is not available; use krls\\(x1, x2\\)"),
         ("y ~ x1:krls(x2)", "krls\\(\\) must be a term of its own, joined by '\\+'"),
         ("y ~ log(s(x1))", "s\\(\\) must be a term of its own"),
         ("y ~ krls(x1, x1)", "krls\\(\\): column\\(s\\) \\['x1'\\] listed more than once"),
@@ -496,7 +496,9 @@ def test_formula_not_a_string(df):
     with pytest.raises(TypeError, match="formula must be a string"):
         fc.gam(None, df)
     with pytest.raises(TypeError, match="formula must be a string"):
-        fc.GAM(["y ~ x1"])
+        fc.GAM([1, 2])
+    with pytest.raises(ValueError, match="2 formulas for a family with 1 linear predictor"):
+        fc.gam(["y ~ x1", "~ x2"], df)
 
 
 def test_builtin_functions_and_odd_column_names_work(df):
@@ -553,7 +555,14 @@ def test_krls_constant_column_warns(df):
 def test_spline_k_larger_than_unique_values(df, values, k, match):
     df["z"] = np.resize(values, len(df))
     with pytest.raises(ValueError, match=match):
-        fc.gam(f"y ~ s(z, k={k})", df)
+        fc.gam(f"y ~ s(z, k={k}, bs='cr')", df)
+
+
+def test_thin_plate_k_larger_than_unique_values(df):
+    df["z"] = np.resize(np.arange(5.0), len(df))
+    with pytest.raises(ValueError, match=r"s\(z\): k=10 but the covariates have only 5 "
+                                         r"unique combinations; use k <= 5"):
+        fc.gam("y ~ s(z)", df)
 
 
 @pytest.mark.parametrize("k", ["5.0", "True", "'5'"])

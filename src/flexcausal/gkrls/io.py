@@ -49,6 +49,13 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _summary_tests(model) -> list:
+    from .summary import smooth_table
+
+    smooth_table(model)  # fills model._smooth_tests
+    return model._smooth_tests
+
+
 def save_model(model, path) -> None:
     if not hasattr(model, "coef_"):
         raise ValueError("cannot save an unfitted model")
@@ -61,6 +68,9 @@ def save_model(model, path) -> None:
         "Vp": model.Vp_,
         "Ve": model.Ve_,
         "F": model.result_.F,
+        # the summary's smooth-term tests need the training rows: saved as numbers
+        "smooth_tests": np.array(
+            [row[1:] for row in _summary_tests(model)], dtype=float).reshape(-1, 3),
         "edf_coef": model.edf_coef_,
         "sp": model.sp_.to_numpy(),
     }
@@ -150,7 +160,8 @@ def read_model(path) -> dict:
                        scalars["scale_"], scalars["reml_scale_"], scalars["reml_"],
                        scalars["deviance_"], scalars["null_deviance_"], scalars["r2_adj_"],
                        scalars["converged_"], scalars["n_iter_"], None)
-    return {"meta": meta, "terms": checked["terms"], "scalars": scalars, "result": result}
+    return {"meta": meta, "terms": checked["terms"], "scalars": scalars, "result": result,
+            "smooth_tests": arrays["smooth_tests"]}
 
 
 # ----------------------------------------------------------------- zip and arrays

@@ -38,7 +38,7 @@ _SCALARS = ("scale_", "reml_scale_", "reml_", "n_obs_", "deviance_", "r2_adj_",
             "null_deviance_", "converged_", "n_iter_")
 _KRLS_KEYS = {"columns", "sketch", "multiplier", "size", "standardize", "bandwidth",
               "bandwidth_arg", "seed", "levels", "size_before"}
-_GLOBAL_ARRAYS = ("coef", "Vp", "Ve", "F", "edf_coef", "sp")
+_GLOBAL_ARRAYS = ("coef", "Vp", "Ve", "F", "edf_coef", "sp", "smooth_tests")
 
 
 # ----------------------------------------------------------------- the schema
@@ -118,6 +118,8 @@ def _check_model(meta: dict, arrays: dict) -> dict:
     _array(arrays, "Vp", (p, p))
     _array(arrays, "Ve", (p, p))
     _array(arrays, "F", (p, p))
+    n_smooth = sum(1 for t in terms if t.penalties)
+    _array(arrays, "smooth_tests", (n_smooth, 3))
     sp = _array(arrays, "sp", (len(smooths),))
     if np.any(sp <= 0):
         raise _Invalid("array 'sp' has non-positive smoothing parameters")

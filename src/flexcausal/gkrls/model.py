@@ -217,6 +217,7 @@ class GAM:
         """Take the statistics of a fit (result.py) as the model's public attributes."""
         names = [n for t in self.terms for n in t.coef_names]
         self.result_ = res
+        self._smooth_tests = None  # summary's smooth-term tests, computed on first use
         self.coef_ = pd.Series(res.beta, index=names, name="coef")
         self.sp_ = pd.Series(res.sp, index=[n for t in self.terms for n in t.sp_names],
                              name="sp")
@@ -395,5 +396,8 @@ def load(path) -> GAM:
     model.n_obs_ = saved["scalars"]["n_obs_"]
     model._adopt(saved["result"])
     model.coef_.index = list(meta["coef_names"])
+    smooths = [t.label for t in model.terms if t.penalties]
+    model._smooth_tests = [(lab, *map(float, row))
+                           for lab, row in zip(smooths, saved["smooth_tests"], strict=True)]
     model.training_ = None
     return model

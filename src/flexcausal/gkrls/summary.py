@@ -79,9 +79,13 @@ def smooth_table(model) -> pd.DataFrame:
     smooths = [t for t in model.terms if t.penalties]
     from .families import LikelihoodFamily
 
-    testable = model.training_ is not None and not isinstance(model.family_, LikelihoodFamily)
-    tests = smooth_tests(model) if testable else [
-        (t.label, np.nan, np.nan, np.nan) for t in smooths]
+    tests = getattr(model, "_smooth_tests", None)  # computed once, or read from a file
+    if tests is None:
+        testable = (model.training_ is not None
+                    and not isinstance(model.family_, LikelihoodFamily))
+        tests = smooth_tests(model) if testable else [
+            (t.label, np.nan, np.nan, np.nan) for t in smooths]
+        model._smooth_tests = tests
     stat = "Chi.sq" if model.family_.scale_known else "F"
     return pd.DataFrame(
         {
