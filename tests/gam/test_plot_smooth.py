@@ -194,3 +194,24 @@ def test_loaded_model_needs_data(tmp_path, data, additive):
     b = fc.plot_smooth(additive, "s(x1)", n_grid=15)
     np.testing.assert_allclose(_line(a, "fit").get_ydata(), _line(b, "fit").get_ydata(),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("formula, label", [("y ~ s(x1, x2)", "s(x1,x2)"),
+                                            ("y ~ te(x1, x2)", "te(x1,x2)")])
+def test_2d_spline_smooths(data, formula, label):
+    """Thin plate and tensor smooths (skipped where this version lacks them)."""
+    try:
+        fit = fc.gam(formula, data)
+    except ValueError as exc:
+        pytest.skip(f"{label} not available: {exc}")
+    ax = fc.plot_smooth(fit, label, too_far=0, n_grid_2d=25)
+    sets = [c for c in ax.collections if isinstance(c, ContourSet)]
+    assert len(sets) == 3
+    g1 = np.linspace(data.x1.min(), data.x1.max(), 25)
+    g2 = np.linspace(data.x2.min(), data.x2.max(), 25)
+    XX, YY = np.meshgrid(g1, g2)
+    f, _ = _dense_term(fit, label, pd.DataFrame({"x1": XX.ravel(), "x2": YY.ravel()}))
+    pred = fit.predict(pd.DataFrame({"x1": XX.ravel(), "x2": YY.ravel()}))
+    np.testing.assert_allclose(f, pred - fit.coef_["(Intercept)"], atol=1e-10)
+    assert sets[0].zmin == pytest.approx(f.min(), rel=1e-10)
+    assert sets[0].zmax == pytest.approx(f.max(), rel=1e-10)
