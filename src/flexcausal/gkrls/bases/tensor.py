@@ -54,7 +54,8 @@ from typing import Protocol
 import numpy as np
 
 from .. import schema as sc
-from ..spline import cr_basis, cr_penalty, place_knots, sum_to_zero_householder
+from ..spline import sum_to_zero_householder
+from .cr import CRBasis
 
 SVD_TOL = np.finfo(float).eps ** 0.66  # mgcv: reparameterization unstable below this
 MAX_MARGINS = 10
@@ -87,44 +88,25 @@ class Marginal(Protocol):
     def arrays(self) -> dict: ...
 
 
-class CRMargin:
-    """mgcv ``s(x, bs="cr", k)`` as a margin: knots at quantiles of the unique x, values
+class CRMargin(CRBasis):
+    """mgcv ``s(x, bs="cr", k)`` as a margin (the ``s()`` basis of bases/cr.py): values
     at the knots as coefficients (``noterp``), penalty int f''^2 of rank k - 2."""
 
-    kind = "cr"
-    n_dims = 1
     interpolating = True
 
     def __init__(self, k: int = 5):
         if isinstance(k, bool) or int(k) != k or k < 3:
             raise ValueError(f"bs='cr' needs an integer k >= 3, got {k!r}")
-        self.k = int(k)
+        super().__init__(int(k))
         self.rank, self.null_dim = self.k - 2, 2
         self.knots: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray) -> None:
-        self.knots = place_knots(np.asarray(X, dtype=float)[:, 0], self.k)
-        self.penalty = cr_penalty(self.knots)
+    def _set_penalty(self) -> None:
+        super()._set_penalty()
+        self.penalty = self.raw_penalties[0]
 
     def design(self, X: np.ndarray) -> np.ndarray:
-        return cr_basis(np.asarray(X, dtype=float)[:, 0], self.knots)
-
-    def state(self) -> dict:
-        return {"kind": self.kind, "k": self.k}
-
-    def arrays(self) -> dict:
-        return {"knots": self.knots}
-
-    @classmethod
-    def from_state(cls, state: dict, arrays: dict) -> CRMargin:
-        sc.keys(state, {"kind", "k"}, "margin")
-        margin = cls(sc.integer(state["k"], "margin.k", 3, 100_000))
-        knots = sc.array_of(arrays, "knots", (margin.k,))
-        if not np.all(np.diff(knots) > 0):
-            raise sc.Invalid("array knots is not strictly increasing")
-        margin.knots = knots
-        margin.penalty = cr_penalty(knots)
-        return margin
+        return super().design(np.asarray(X, dtype=float))
 
 
 class TPMargin:

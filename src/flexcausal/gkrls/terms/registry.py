@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..._checks import check_choice
+from ..bases.cr import CRBasis
 from .base import Term
-from .cr import CRBasis
 from .krls import KRLSTerm
 from .parametric import ParametricTerms
 from .random_effect import RandomEffectTerm
