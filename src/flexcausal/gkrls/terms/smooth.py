@@ -25,7 +25,7 @@ import pandas as pd
 from ..._frames import numeric_column
 from .. import schema as sc
 from ..bases.constraint import sum_to_zero_map
-from .base import Term, is_number_like
+from .base import Term, is_number_like, rescale_penalty
 
 ROW_BLOCK = 50_000
 
@@ -122,8 +122,7 @@ class SmoothTerm(Term):
         self.Z = sum_to_zero_map(colsum / n) if constrain else np.eye(k)
         self.penalties = []
         for S in self.basis.raw_penalties:
-            S = S / (np.abs(S).sum(axis=0).max() / rowmax**2)
-            self.penalties.append(self.Z.T @ S @ self.Z)
+            self.penalties.append(self.Z.T @ rescale_penalty(S, rowmax) @ self.Z)
         self._ranks = [min(r, self.Z.shape[1]) for r in self.basis.raw_ranks]
         self.n_coef = self.Z.shape[1]
         self.coef_names = [f"{self.label}.{j + 1}" for j in range(self.n_coef)]
