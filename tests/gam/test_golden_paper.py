@@ -152,3 +152,88 @@ def test_two_category_ocat_equals_the_binomial_logit():
     p_ord = ordered.predict(new, type="response")
     np.testing.assert_allclose(p_ord.iloc[:, 1], p_bin, atol=1e-6)
     np.testing.assert_allclose(ordered.edf_.to_numpy(), binom.edf_.to_numpy(), atol=1e-4)
+
+
+# -------------------------------------------- effects on each category's probability
+EFFECT_CASES = ["binomial_tp_krls_re", "ocat4", "multinom2", "multinom2_krls",
+                "binary_multinom1", "binary_binomial"]
+
+
+@pytest.fixture(scope="module", params=EFFECT_CASES)
+def effect_fit(request):
+    name = request.param
+    return _fit_family(name) if name in FAMILY_CASES else _fit(name)
+
+
+def test_effects_on_each_category_match_gkrls(effect_fit):
+    """gKRLS calculate_effects: one row per category (response 1..C in R), the effect on
+    that category's probability, delta-method SE with gradient in beta (effects 1e-5)."""
+    import flexcausal as fc
+
+    case, fit, _, _ = effect_fit
+    for ref in case["effects"].values():
+        out = fc.marginal_effects(fit, ref["variable"][0], type="derivative")
+        np.testing.assert_allclose(out["estimate"], ref["estimate"], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(out["std_error"], ref["std_error"], rtol=1e-5)
+        p_ref = [r["p.value"] for r in ref["records"]]
+        np.testing.assert_allclose(out["p_value"], p_ref, rtol=1e-4)
+    categories = fit.family_.categories()
+    if len(categories) > 1:
+        assert list(out["response"]) == categories
+        # probabilities sum to one, so the effects on them sum to zero
+        assert abs(out["estimate"].sum()) < 1e-10
+    else:
+        assert "response" not in out
+
+
+def test_category_effects_are_finite_differences_of_predicted_probabilities():
+    """Independent of R: the AME of z on each category equals the numerical derivative
+    of the average predicted probability, and the multinom(K=1) effect on category 1
+    equals the binomial effect."""
+    import flexcausal as fc
+
+    case, fit, data, _ = _fit_family("ocat4")
+    h = 1e-5
+    up = fit.predict(data.assign(z=data["z"] + h), type="response").mean()
+    down = fit.predict(data.assign(z=data["z"] - h), type="response").mean()
+    out = fc.marginal_effects(fit, "z", type="derivative")
+    np.testing.assert_allclose(out["estimate"], (up - down) / (2 * h), rtol=1e-6, atol=1e-9)
+    ind = fc.marginal_effects(fit, "z", individual=True)
+    assert len(ind) == 4 * len(data)
+    means = ind.groupby("response", sort=False)["estimate"].mean()
+    np.testing.assert_allclose(means.to_numpy(), out["estimate"], rtol=1e-10)
+
+
+def test_interactions_report_each_category():
+    import flexcausal as fc
+
+    case, fit, _, _ = _fit_family("multinom2")
+    out = fc.interactions(fit, ["x1", "z"], qoi=["AME", "AMIE"])
+    assert set(out["response"]) == {"0", "1", "2"}
+    amie = out[out.qoi == "AMIE"]
+    assert len(amie) == 3
+    assert abs(amie["estimate"].sum()) < 1e-10  # probabilities sum to 1
+
+
+@pytest.mark.parametrize("kind", ["HC0", "HC1", "cluster"])
+def test_sandwich_for_likelihood_families_reduces_to_the_binomial_one(kind):
+    """gKRLS refuses sandwich SEs for extended/general families; ours use the score of
+    the log-likelihood. multinom(K=1) is the binomial logit, so its sandwich must equal
+    the binomial one (whose Pearson-residual form matches gKRLS, test_golden_glm)."""
+    _, multi, data, _ = _fit_family("binary_multinom1")
+    _, binom, _, _ = _fit("binary_binomial")
+    cluster = np.arange(len(data)) % 37 if kind == "cluster" else None
+    Vm = multi.vcov(kind, cluster=cluster).to_numpy()
+    Vb = binom.vcov(kind, cluster=cluster).to_numpy()
+    np.testing.assert_allclose(Vm, Vb, rtol=1e-5, atol=1e-9)
+
+
+def test_likelihood_family_scores_vanish_for_unpenalized_coefficients():
+    """At the penalized optimum sum_i s_i = S beta, which is 0 for the intercept."""
+    from flexcausal.gkrls.vcov import scores
+
+    for name in ("ocat4", "multinom2", "nb"):
+        _, fit, _, _ = _fit_family(name)
+        _, mult, col_lp = scores(fit)
+        assert np.all(np.abs(mult.sum(axis=0)) < 1e-6)
+        assert col_lp.shape == (len(fit.coef_),)

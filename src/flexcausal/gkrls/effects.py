@@ -26,7 +26,7 @@ from scipy import stats
 
 from .._checks import check_bool, check_choice, check_square_matrix
 from .._frames import check_columns_present, check_dataframe, plain_frame
-from .contrasts import Contrast, evaluate_contrast
+from .contrasts import evaluate_contrast
 
 TYPES = ("derivative", "second_derivative", "IQR", "minmax", "onesd", "predict")
 QOIS = ("AMIE", "ACE", "AME", "AIE")
@@ -167,6 +167,7 @@ class _EffectEngine:
         check_columns_present(data, self.model_vars)
         self.data = plain_frame(data, self.model_vars)
         self.V = _resolve_vcov(model, vcov, cluster)
+        self.categories = list(model.family_.categories())
         self.epsilon = epsilon
         self.individual = check_bool(individual, "individual")
         if conditional is not None:
@@ -209,10 +210,32 @@ class _EffectEngine:
             frames.append(f)
         return evaluate_contrast(self.model, frames, weights, individual=self.individual)
 
-    def row(self, term, type, contrast, extra):
-        se = float(np.sqrt(contrast.gradient @ self.V @ contrast.gradient))
-        return {"term": term, "type": type, "estimate": contrast.estimate, "std_error": se,
-                **extra}
+    def rows(self, term, type, contrast, extra, **more) -> list[dict]:
+        """One table row per response column (per category for ocat/multinom)."""
+        g = contrast.gradient
+        se = np.sqrt(np.einsum("cj,jk,ck->c", g, self.V, g))
+        out = []
+        for c, cat in enumerate(self.categories):
+            row = {**more, "term": term, "type": type}
+            if len(self.categories) > 1:
+                row["response"] = cat
+            out.append({**row, "estimate": float(contrast.estimate[c]),
+                        "std_error": float(se[c]), **extra})
+        return out
+
+    def individual_rows(self, term, contrast, extra) -> pd.DataFrame:
+        """Per-row effects tau_ic with SEs sqrt(g_ic' V g_ic)."""
+        G = contrast.row_gradients
+        se = np.sqrt(np.einsum("icj,jk,ick->ic", G, self.V, G))
+        n = contrast.values.shape[0]
+        parts = []
+        for c, cat in enumerate(self.categories):
+            cols = {"term": term, "row": np.arange(n)}
+            if len(self.categories) > 1:
+                cols["response"] = cat
+            parts.append(pd.DataFrame({**cols, "estimate": contrast.values[:, c],
+                                       "std_error": se[:, c], **extra}))
+        return pd.concat(parts, ignore_index=True)
 
 
 def _finish(rows: list[dict], df_resid: float) -> pd.DataFrame:
@@ -244,8 +267,11 @@ def marginal_effects(
     """Average marginal effects on the response scale, one row per variable (and level).
 
     Returns a tidy DataFrame: term, type, estimate, std_error, z, p_value, ci_low,
-    ci_high (+ the ``conditional`` columns). With ``individual=True`` it returns the
-    per-row effects instead (term, row, estimate, std_error). ``vcov``: "bayes",
+    ci_high (+ the ``conditional`` columns). Families with several response columns
+    (ocat, multinom) give one row per category, named in a ``response`` column: the
+    effect on that category's probability (gKRLS ``calculate_effects``). With
+    ``individual=True`` it returns the per-row effects instead (term, row, estimate,
+    std_error). ``vcov``: "bayes",
     "frequentist", "HC0", "HC1", "cluster" (with ``cluster=``) or a matrix.
     """
     type_l = check_choice(type, TYPES, "effect type")
@@ -265,19 +291,17 @@ def marginal_effects(
     for extra, frame in engine.strata():
         if type == "predict":
             c = evaluate_contrast(model, [frame], [1.0], individual=individual)
-            rows.append(engine.row("prediction", "predict", c, extra))
+            rows += engine.rows("prediction", "predict", c, extra)
+            if individual:
+                individual_rows.append(engine.individual_rows("prediction", c, extra))
             continue
         for v in variables:
             for move in _moves(v, frame[v], engine.data[v], type, epsilon):
                 c = engine.contrast(frame, [move])
                 kind = type if move.kind in ("continuous",) + TYPES else move.kind
-                rows.append(engine.row(move.label, kind, c, extra))
+                rows += engine.rows(move.label, kind, c, extra)
                 if individual:
-                    se = np.sqrt(np.einsum("ij,jk,ik->i", c.row_gradients, engine.V,
-                                           c.row_gradients))
-                    individual_rows.append(pd.DataFrame({
-                        "term": move.label, "row": np.arange(len(frame)),
-                        "estimate": c.values, "std_error": se, **extra}))
+                    individual_rows.append(engine.individual_rows(move.label, c, extra))
     if individual:
         return pd.concat(individual_rows, ignore_index=True)
     return _finish(rows, model.n_obs_ - model.edf_total_)
@@ -317,18 +341,17 @@ def interactions(
                     ame_b = engine.contrast(frame, [mb])
                     ace = engine.contrast(frame, [ma, mb])
                     if "AME" in qoi:
-                        rows.append({**engine.row(ma.label, ma.kind, ame_a, extra), "qoi": "AME"})
-                        rows.append({**engine.row(mb.label, mb.kind, ame_b, extra), "qoi": "AME"})
+                        rows += engine.rows(ma.label, ma.kind, ame_a, extra, qoi="AME")
+                        rows += engine.rows(mb.label, mb.kind, ame_b, extra, qoi="AME")
                     if "ACE" in qoi:
-                        rows.append({**engine.row(label, type, ace, extra), "qoi": "ACE"})
+                        rows += engine.rows(label, type, ace, extra, qoi="ACE")
                     if "AMIE" in qoi:
-                        amie = _amie(ace, ame_a, ame_b)
-                        rows.append({**engine.row(label, type, amie, extra), "qoi": "AMIE"})
+                        amie = ace - ame_a - ame_b
+                        rows += engine.rows(label, type, amie, extra, qoi="AMIE")
                     if "AIE" in qoi:
                         aie = engine.contrast(frame, [ma, mb], aie=True)
-                        rows.append({**engine.row(label, type, aie, extra), "qoi": "AIE"})
-    out = _finish(rows, model.n_obs_ - model.edf_total_)
-    return out[["qoi"] + [c for c in out.columns if c != "qoi"]]
+                        rows += engine.rows(label, type, aie, extra, qoi="AIE")
+    return _finish(rows, model.n_obs_ - model.edf_total_)
 
 
 def _pairs(variables) -> list[list[str]]:
@@ -371,10 +394,3 @@ def _check_spread(name: str, reference: pd.Series, type: str) -> None:
             raise ValueError(f"variable {name!r} has equal 25% and 75% quantiles ({lo:g}), so "
                              "its IQR contrast is zero by construction; use type='minmax' or "
                              "'onesd'")
-
-
-def _amie(ace: Contrast, ame_a: Contrast, ame_b: Contrast) -> Contrast:
-    """AMIE = ACE - AME_a - AME_b, with the gradient combined the same way."""
-    return Contrast(ace.values - ame_a.values - ame_b.values,
-                    ace.estimate - ame_a.estimate - ame_b.estimate,
-                    ace.gradient - ame_a.gradient - ame_b.gradient)

@@ -8,6 +8,13 @@ s_i = r_i^P sqrt(w_i) x_i (Pearson residual times root working weight), and
     HC0:     B (sum_i s_i s_i') B
     HC1:     N / (N - sum(edf)) * HC0            (gKRLS's effective-df correction)
     cluster: G / (G - 1) * B (sum_g s_g s_g') B,  s_g = sum_{i in g} s_i  (``vcovCL``).
+
+For the likelihood families (ocat, nb, multinom), which gKRLS's ``estfun.gam`` refuses,
+the same forms use the per-row score of the log-likelihood, s_i = sum_l
+(d l_i / d eta_il) x_il over the linear predictors l, and B = Vp = (H + S)^{-1}
+(scale 1; H the negative Hessian of the log-likelihood). For the exponential families
+this score is exactly gKRLS's r_i^P sqrt(w_i) x_i; extra parameters (cut points, theta)
+are held at their estimates, as in Vp.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_choice
+from .blocks import linear_predictor
+from .contrasts import predictor_slices
 from .design import StreamedDesign
+from .families.base import LikelihoodFamily
 
 TYPES = ("bayes", "frequentist", "HC0", "HC1", "cluster")
 
@@ -29,18 +39,31 @@ def _training(model):
     return train
 
 
-def scores(model) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-row multipliers m_i with s_i = m_i x_i, and the training encodings."""
+def scores(model) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """s_i = M[i, lp] * x_i column by column: the training encodings, the per-row
+    multipliers M (n, n_lp) and each coefficient's linear predictor (p,)."""
     train = _training(model)
-    fam, link = model.family_, model.family_.link
+    fam = model.family_
+    lps = predictor_slices(model)
+    col_lp = np.concatenate([np.full(cs.stop - cs.start, l)
+                             for l, (_, cs) in enumerate(lps)]).astype(int)
+    y, w = train["y"], train["weights"]
+    if isinstance(fam, LikelihoodFamily):
+        beta = model.coef_.to_numpy()
+        eta = np.column_stack([
+            linear_predictor(model.terms[ts], train["encodings"][ts], beta[cs],
+                             block_rows=model.block_rows)[0] + train["offset"]
+            for ts, cs in lps])
+        _, g, _ = fam.loglik(y, eta if eta.shape[1] > 1 else eta[:, 0], fam.theta, w)
+        return train["encodings"], np.asarray(g).reshape(len(y), -1), col_lp
+    link = fam.link
     eta = model.linear_predictors_
     mu = link.inverse(eta)
-    y, w = train["y"], train["weights"]
     mu_eta = link.mu_eta(eta)
     var = fam.variance(mu)
     pearson = (y - mu) * np.sqrt(w) / np.sqrt(var)
     working = w * mu_eta**2 / var
-    return train["encodings"], pearson * np.sqrt(working)
+    return train["encodings"], (pearson * np.sqrt(working))[:, None], col_lp
 
 
 def cluster_codes(model, cluster) -> np.ndarray:
@@ -72,21 +95,29 @@ def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
     if kind == "frequentist":
         return model.Ve_
     bread = model.Vp_ / model.scale_
-    encodings, mult = scores(model)
+    encodings, mult, col_lp = scores(model)
     design = StreamedDesign(model.terms, encodings, model.block_rows)
+
+    def score_block(Xb, rows):
+        return Xb * mult[rows][:, col_lp]
+
     if kind == "cluster":
         codes = cluster_codes(model, cluster)
         G = int(codes.max()) + 1
 
         def cluster_sums(Xb, rows):
             out = np.zeros((G, design.p))
-            np.add.at(out, codes[rows], Xb * mult[rows, None])
+            np.add.at(out, codes[rows], score_block(Xb, rows))
             return out
 
         summed = sum(design.map_rows(cluster_sums))
         meat = summed.T @ summed * (G / (G - 1))
     else:
-        meat = design.gram(mult**2)  # sum_i s_i s_i' = X' diag(m^2) X
+        if mult.shape[1] == 1:
+            meat = design.gram(mult[:, 0] ** 2)  # sum_i s_i s_i' = X' diag(m^2) X
+        else:
+            meat = sum(design.map_rows(lambda Xb, rows: score_block(Xb, rows).T
+                                       @ score_block(Xb, rows)))
         if kind == "hc1":
             meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
     return bread @ meat @ bread

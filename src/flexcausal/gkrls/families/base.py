@@ -53,6 +53,16 @@ class Family(ABC):
         """E[y] (or category probabilities, one column each) from the linear predictor(s)."""
         return self.link.inverse(eta)
 
+    def response_jacobian(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Response columns and their derivatives in the linear predictors.
+
+        Returns mu (n, n_response) and J (n, n_response, n_lp) with J[i, c, l] =
+        d mu_ic / d eta_il: what the delta method needs for effects on each response
+        column (gKRLS ``predict_extended``). The default is one predictor through the link:
+        mu = g^{-1}(eta), J = d mu / d eta."""
+        e = np.asarray(eta, dtype=float).reshape(-1)
+        return self.response(e).reshape(-1, 1), self.link.mu_eta(e)[:, None, None]
+
     def categories(self) -> list[str]:
         """Names of the response columns (outcome categories), as predict labels them."""
         return [str(j) for j in range(self.n_response)]

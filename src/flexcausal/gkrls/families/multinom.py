@@ -110,6 +110,14 @@ class Multinom(LikelihoodFamily):
         """(n, K + 1) probabilities of categories 0..K."""
         return special.softmax(self._full_eta(eta), axis=1)
 
+    def response_jacobian(self, eta) -> tuple[np.ndarray, np.ndarray]:
+        """p_k (k = 0..K) and d p_k / d eta_m = p_k [1(k = m) - p_m] (m = 1..K)."""
+        p = self.response(eta)
+        J = -p[:, :, None] * p[:, None, 1:]
+        idx = np.arange(1, self.K + 1)
+        J[:, idx, idx - 1] += p[:, 1:]
+        return p, J
+
     def mgcv_score_shift(self, y) -> float:
         """Add to the Laplace-REML value to get mgcv 1.8-41's ``gcv.ubre``: -n_0."""
         return -float(np.sum(np.asarray(y) == 0))

@@ -173,5 +173,15 @@ class Ocat(LikelihoodFamily):
             # F(b) - F(a) = F(b) F(-a) (1 - e^{a - b}): no cancellation in either tail
             return special.expit(b) * special.expit(-a) * -np.expm1(gap)
 
+    def response_jacobian(self, eta) -> tuple[np.ndarray, np.ndarray]:
+        """P(y = r) and d P(y = r) / d eta = f(alpha_{r-1} - eta) - f(alpha_r - eta),
+        f = F (1 - F) the logistic density (f = 0 at the infinite end points); the cut
+        points are held at their estimates, as in gKRLS ``ocat_gradient``."""
+        e = np.asarray(eta, dtype=float).reshape(-1)
+        alpha = self.cut_points()
+        F = special.expit(alpha[None, :] - e[:, None])  # (n, R - 1)
+        dens = np.hstack([np.zeros((e.size, 1)), F * (1.0 - F), np.zeros((e.size, 1))])
+        return self.response(e), (dens[:, :-1] - dens[:, 1:])[:, :, None]
+
     def state(self) -> dict:
         return {"theta": [float(t) for t in self.theta], "R": self.R}
