@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# exact versions (with hashes) of every runtime + dev dependency, for Python 3.11 on
+# exact versions (with hashes) of every runtime + dev + dml dependency, for Python 3.11 on
 # Linux x86_64; refresh with `make lock`
 LOCK := requirements/lock.txt
 UV_VERSION ?= 0.13.9
@@ -39,15 +39,15 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)
 
-# re-resolve pyproject.toml (runtime deps + the dev extra) into $(LOCK) with uv, installed
-# into a throwaway venv; needs the network (PyPI)
+# re-resolve pyproject.toml (runtime deps + the dev and dml extras) into $(LOCK) with uv,
+# installed into a throwaway venv; needs the network (PyPI)
 lock:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	mkdir -p $(dir $(LOCK))
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp" && \
 	"$$tmp/bin/python" -m pip install --quiet uv==$(UV_VERSION) && \
-	"$$tmp/bin/uv" pip compile pyproject.toml --extra dev \
+	"$$tmp/bin/uv" pip compile pyproject.toml --extra dev --extra dml \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 		--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(LOCK)
 
