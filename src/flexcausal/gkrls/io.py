@@ -1,10 +1,11 @@
 """Save / load fitted GAMs as one ``.npz`` file: arrays plus a JSON header. No pickle.
 
 The header (array ``__meta__``, UTF-8 JSON) carries the format version, the flexcausal
-version that wrote it, the family, each term's small state and the fit statistics;
-arrays carry bases, codings and covariances. The parametric part is stored as data
-(factor levels, coding matrices, numeric transforms as restricted expression trees;
-see ``parametric_store``), never as formula code.
+version that wrote it, the family with its parameters (``family_store``: ocat cut points,
+nb theta, multinom K), the terms of each linear predictor (``lp_sizes``), each term's
+small state and the fit statistics; arrays carry bases, codings and covariances. The
+parametric part is stored as data (factor levels, coding matrices, numeric transforms as
+restricted expression trees; see ``parametric_store``), never as formula code.
 
 ``load`` treats the file as untrusted input: it checks the zip directory and every
 array header (no object arrays, nothing unpickled), validates the header against an
@@ -24,6 +25,7 @@ import zipfile
 import numpy as np
 
 from .. import __version__
+from .family_store import describe_family, natural_theta
 from .io_schema import _SCALARS, FORMAT_VERSION, _check_model, _Invalid
 from .parametric_store import describe_parametric
 from .result import FitResult
@@ -59,10 +61,7 @@ def _summary_tests(model) -> list:
 def save_model(model, path) -> None:
     if not hasattr(model, "coef_"):
         raise ValueError("cannot save an unfitted model")
-    if model.family_.n_theta or model.family_.n_lp > 1 or model.family_.n_response > 1:
-        raise ValueError(f"saving {model.family_.name} models (extra family parameters or "
-                         "several linear predictors) is not supported yet; keep the "
-                         "formula and data and refit")
+    family_state = describe_family(model.family_)
     arrays = {
         "coef": model.coef_.to_numpy(),
         "Vp": model.Vp_,
@@ -95,6 +94,8 @@ def save_model(model, path) -> None:
         "formula": model.formula,
         "family": model.family_.name,
         "link": model.family_.link.name,
+        "family_state": family_state,
+        "lp_sizes": [int(k) for k in getattr(model, "lp_sizes_", [len(model.terms)])],
         "offset_columns": list(model.offset_columns),
         "method": model.method,
         "response": model.response,
@@ -156,12 +157,15 @@ def read_model(path) -> dict:
             fh.close()
     scalars = checked["scalars"]
     Vp, Ve, F = arrays["Vp"], arrays["Ve"], arrays["F"]
+    family = checked["family"]
     result = FitResult(arrays["coef"], arrays["sp"], arrays["edf_coef"], Vp, Ve, F,
                        scalars["scale_"], scalars["reml_scale_"], scalars["reml_"],
                        scalars["deviance_"], scalars["null_deviance_"], scalars["r2_adj_"],
-                       scalars["converged_"], scalars["n_iter_"], None)
+                       scalars["converged_"], scalars["n_iter_"], None,
+                       natural_theta(family))
     return {"meta": meta, "terms": checked["terms"], "scalars": scalars, "result": result,
-            "smooth_tests": arrays["smooth_tests"]}
+            "smooth_tests": arrays["smooth_tests"], "family": family,
+            "lp_sizes": checked["lp_sizes"]}
 
 
 # ----------------------------------------------------------------- zip and arrays

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import __version__
 from .families import FAMILIES
+from .family_store import family_from_state
 from .parametric_store import StoredParametricTerms
 from .schema import MAX_LIST, MAX_NAME  # noqa: F401 - re-exported for io.py
 from .schema import Invalid as _Invalid
@@ -25,15 +26,20 @@ from .schema import number as _number
 from .schema import strings as _strings
 from .schema import text as _string
 from .schema import where as _where
-from .terms import KINDS
+from .terms import KINDS, relabel_for_predictor
 
-FORMAT_VERSION = 2  # 2: terms by registry kind (any number of penalties), F saved
+# 2: terms by registry kind (any number of penalties), F saved
+# 3: family parameters (ocat R and cut points, nb theta, multinom K: ``family_state``),
+#    several linear predictors (``lp_sizes``, a list of formulas), non-finite deviance
+#    statistics of the likelihood families
+FORMAT_VERSION = 3
+MAX_TERMS = 10_000
 
 
 _VERSION = re.compile(r"\d{1,6}\.\d{1,6}\.\d{1,6}([.+-]?[A-Za-z0-9.+-]{0,40})?")
 _TOP_KEYS = {"format", "flexcausal_version", "class", "formula", "family", "link",
-             "offset_columns", "method", "response", "block_rows", "coef_names", "sp_names",
-             "terms", "scalars"}
+             "family_state", "lp_sizes", "offset_columns", "method", "response",
+             "block_rows", "coef_names", "sp_names", "terms", "scalars"}
 _SCALARS = ("scale_", "reml_scale_", "reml_", "n_obs_", "deviance_", "r2_adj_",
             "null_deviance_", "converged_", "n_iter_")
 _KRLS_KEYS = {"columns", "sketch", "multiplier", "size", "standardize", "bandwidth",
@@ -43,7 +49,13 @@ _GLOBAL_ARRAYS = ("coef", "Vp", "Ve", "F", "edf_coef", "sp", "smooth_tests")
 
 # ----------------------------------------------------------------- the schema
 def _check_model(meta: dict, arrays: dict) -> dict:
-    """Validate the header and arrays; returns the terms and scalars to build from."""
+    """Validate the header and arrays; returns the terms, family, lp_sizes and scalars
+    to build from.
+
+    Several linear predictors (multinom): ``lp_sizes`` gives the number of terms of
+    each, in model order; each starts with its parametric part, and the terms of
+    predictor k >= 1 get mgcv's numbered names (``s.1(x)``, ``z.1``) back here, as
+    ``GAM.fit`` gives them."""
     from .fitting import METHODS
 
     if not isinstance(meta, dict):
@@ -54,8 +66,10 @@ def _check_model(meta: dict, arrays: dict) -> dict:
     if isinstance(fmt, bool) or not isinstance(fmt, int):
         raise _where("format", f"must be an integer, got {str(fmt)[:40]!r}")
     if fmt != FORMAT_VERSION:
+        hint = ("; files of older formats cannot be read: refit the model and save it "
+                "again" if fmt < FORMAT_VERSION else "")
         raise _Invalid(f"it has model format {fmt}; this flexcausal ({__version__}) reads "
-                       f"model format {FORMAT_VERSION}")
+                       f"model format {FORMAT_VERSION}{hint}")
     written = meta.get("flexcausal_version")
     if not isinstance(written, str) or not _VERSION.fullmatch(written):
         raise _where("flexcausal_version", f"{str(written)[:40]!r} is not a version")
@@ -64,11 +78,14 @@ def _check_model(meta: dict, arrays: dict) -> dict:
                        f"{__version__}")
     _keys(meta, _TOP_KEYS, "(top level)")
     _choice(meta["class"], ("GAM",), "class")
-    formula = _string(meta["formula"], "formula", max_len=100_000)
-    if not all(ch.isprintable() or ch in " \t\n" for ch in formula):
-        raise _where("formula", "contains control characters")
     family = _choice(meta["family"], tuple(FAMILIES), "family")
-    _choice(meta["link"], FAMILIES[family].links, "link")
+    link = _choice(meta["link"], FAMILIES[family].links, "link")
+    raw_terms = meta["terms"]
+    if not isinstance(raw_terms, list) or not 1 <= len(raw_terms) <= MAX_TERMS:
+        raise _where("terms", f"must be a list of 1 to {MAX_TERMS} terms")
+    lp_sizes = _check_lp_sizes(meta["lp_sizes"], len(raw_terms))
+    _check_formula(meta["formula"], len(lp_sizes))
+    fam = family_from_state(family, link, meta["family_state"], len(lp_sizes))
     _choice(meta["method"], METHODS, "method")
     _string(meta["response"], "response", identifier=True)
     _strings(meta["offset_columns"], "offset_columns", identifier=True, max_items=1000,
@@ -76,16 +93,16 @@ def _check_model(meta: dict, arrays: dict) -> dict:
     _int(meta["block_rows"], "block_rows", 1, 10**9)
     scalars = _check_scalars(meta["scalars"])
 
-    raw_terms = meta["terms"]
-    if not isinstance(raw_terms, list) or not 1 <= len(raw_terms) <= 10_000:
-        raise _where("terms", "must be a list of 1 to 10000 terms")
     expected = set(_GLOBAL_ARRAYS)
     terms = []
+    firsts = set(np.cumsum([0, *lp_sizes[:-1]]).tolist())  # each predictor's first term
+    predictor = np.repeat(np.arange(len(lp_sizes)), lp_sizes)
     for i, entry in enumerate(raw_terms):
         path = f"terms[{i}]"
         _keys(entry, {"kind", "state"}, path)
         others = tuple(k for k in KINDS if k != "parametric")
-        kind = _choice(entry["kind"], ("parametric",) if i == 0 else others, f"{path}.kind")
+        kind = _choice(entry["kind"], ("parametric",) if i in firsts else others,
+                       f"{path}.kind")
         prefix = f"t{i}_"
         own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         expected |= {prefix + k for k in own}
@@ -96,6 +113,8 @@ def _check_model(meta: dict, arrays: dict) -> dict:
             raise
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise _where(f"{path}.state", str(exc)) from exc
+        if predictor[i]:
+            relabel_for_predictor(term, int(predictor[i]))
         terms.append(term)
     missing, extra = expected - set(arrays), set(arrays) - expected
     if missing:
@@ -123,7 +142,32 @@ def _check_model(meta: dict, arrays: dict) -> dict:
     sp = _array(arrays, "sp", (len(smooths),))
     if np.any(sp <= 0):
         raise _Invalid("array 'sp' has non-positive smoothing parameters")
-    return {"terms": terms, "scalars": scalars}
+    return {"terms": terms, "scalars": scalars, "family": fam, "lp_sizes": lp_sizes}
+
+
+def _check_lp_sizes(raw, n_terms: int) -> list[int]:
+    """Terms per linear predictor: positive integers adding up to the number of terms."""
+    if not isinstance(raw, list) or not 1 <= len(raw) <= n_terms:
+        raise _where("lp_sizes", f"must be a list of 1 to {n_terms} term counts")
+    sizes = [_int(v, f"lp_sizes[{k}]", 1, MAX_TERMS) for k, v in enumerate(raw)]
+    if sum(sizes) != n_terms:
+        raise _where("lp_sizes", f"add up to {sum(sizes)}, but there are {n_terms} terms")
+    return sizes
+
+
+def _check_formula(raw, n_lp: int) -> None:
+    """One formula string, or one per linear predictor (display only, never parsed)."""
+    if isinstance(raw, list):
+        if n_lp == 1 or len(raw) != n_lp:
+            raise _where("formula", f"a list of formulas needs one per linear predictor "
+                                    f"({n_lp}), has {len(raw)}")
+        items = [(f"formula[{k}]", f) for k, f in enumerate(raw)]
+    else:
+        items = [("formula", raw)]
+    for path, text in items:
+        text = _string(text, path, max_len=100_000)
+        if not all(ch.isprintable() or ch in " \t\n" for ch in text):
+            raise _where(path, "contains control characters")
 
 
 def _check_scalars(raw) -> dict:
@@ -135,7 +179,9 @@ def _check_scalars(raw) -> dict:
         "n_obs_": _int(raw["n_obs_"], "scalars.n_obs_", 1, 10**13),
         "deviance_": _number(raw["deviance_"], "scalars.deviance_"),
         "r2_adj_": _number(raw["r2_adj_"], "scalars.r2_adj_", finite=False),
-        "null_deviance_": _number(raw["null_deviance_"], "scalars.null_deviance_"),
+        # NaN for the likelihood families (no saturated model)
+        "null_deviance_": _number(raw["null_deviance_"], "scalars.null_deviance_",
+                                  finite=False),
         "n_iter_": _int(raw["n_iter_"], "scalars.n_iter_", 0, 10**9),
     }
     if not isinstance(raw["converged_"], bool):

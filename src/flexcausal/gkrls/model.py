@@ -43,6 +43,7 @@ from .owned import owned_training_frame
 from .predict import predict_frame
 from .result import FitResult
 from .terms import Term, check_enough_rows, formula_variables, term_slices
+from .terms import relabel_for_predictor as _relabel
 
 
 def gam(
@@ -359,17 +360,6 @@ def _parse_extra(formula: str, response: str, env):
     return parse_formula(f"{response} {text}" if text.startswith("~") else text, env)
 
 
-def _relabel(term, k: int) -> None:
-    """mgcv's names for linear predictor k >= 1: s.1(x), (Intercept).1, z.1."""
-    if term.kind == "parametric":
-        term.coef_names = [f"{n}.{k}" for n in term.coef_names]
-        term.label = f"parametric.{k}"
-        return
-    head, _, rest = term.label.partition("(")
-    term.label = f"{head}.{k}({rest}"
-    term.coef_names = [f"{term.label}.{j + 1}" for j in range(term.n_coef)]
-
-
 def _warn_unidentified_random_effects(terms, w: np.ndarray) -> None:
     """re(g) with a level for every row cannot be told apart from the residual (when
     the scale is estimated)."""
@@ -388,11 +378,12 @@ def load(path) -> GAM:
     file is untrusted input and nothing in it is evaluated)."""
     saved = _io.read_model(path)
     meta = saved["meta"]
-    model = GAM(meta["formula"], family=meta["family"], method=meta["method"],
-                link=meta["link"], block_rows=meta["block_rows"])
+    model = GAM(meta["formula"], family=saved["family"], method=meta["method"],
+                block_rows=meta["block_rows"])
     model.offset_columns = list(meta["offset_columns"])
     model.response = meta["response"]
     model.terms = saved["terms"]
+    model.lp_sizes_ = list(saved["lp_sizes"])
     model.n_obs_ = saved["scalars"]["n_obs_"]
     model._adopt(saved["result"])
     model.coef_.index = list(meta["coef_names"])

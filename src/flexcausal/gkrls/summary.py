@@ -55,8 +55,11 @@ def _format_table(df: pd.DataFrame) -> str:
 
 
 def parametric_table(model) -> pd.DataFrame:
-    """Estimates with Vp standard errors; t tests when the scale is estimated, else z."""
-    cols = model.term_slices_[model.terms[0].label]
+    """Estimates with Vp standard errors; t tests when the scale is estimated, else z.
+    Several linear predictors (multinom): every predictor's parametric coefficients, in
+    model order ((Intercept), z, (Intercept).1, z.1), as mgcv's p.table."""
+    cols = np.concatenate([np.arange(model.coef_.size)[model.term_slices_[t.label]]
+                           for t in model.terms if t.kind == "parametric"])
     est = model.coef_.iloc[cols]
     se = np.sqrt(np.diag(model.vcov("bayes").to_numpy())[cols])
     stat = est.to_numpy() / se
@@ -77,12 +80,9 @@ def smooth_table(model) -> pd.DataFrame:
     from .smooth_pvalues import smooth_tests
 
     smooths = [t for t in model.terms if t.penalties]
-    from .families import LikelihoodFamily
-
     tests = getattr(model, "_smooth_tests", None)  # computed once, or read from a file
     if tests is None:
-        testable = (model.training_ is not None
-                    and not isinstance(model.family_, LikelihoodFamily))
+        testable = model.training_ is not None
         tests = smooth_tests(model) if testable else [
             (t.label, np.nan, np.nan, np.nan) for t in smooths]
         model._smooth_tests = tests
@@ -110,7 +110,9 @@ def summarize(model) -> GAMSummary:
     n = model.n_obs_
     dev_expl = 1.0 - model.deviance_ / model.null_deviance_
     return GAMSummary(
-        formula=model.formula,
+        # several linear predictors: one formula per line, as mgcv prints them
+        formula=(model.formula if isinstance(model.formula, str)
+                 else "\n".join(model.formula)),
         family=model.family_.name,
         link=model.family_.link.name,
         parametric=parametric_table(model),

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .base import Term, is_number_like, matrix_rank, rescale_penalty, term_slices
+from .base import (
+    Term,
+    is_number_like,
+    matrix_rank,
+    relabel_for_predictor,
+    rescale_penalty,
+    term_slices,
+)
 from .checks import check_enough_rows
 from .krls import KRLSTerm
 from .parametric import ParametricTerms, formula_variables
@@ -12,4 +19,4 @@ from .smooth import SmoothTerm
 
 __all__ = ["BASES", "CALLS", "KINDS", "KRLSTerm", "ParametricTerms", "RandomEffectTerm",
            "SmoothTerm", "Term", "check_enough_rows", "formula_variables", "is_number_like",
-           "matrix_rank", "rescale_penalty", "term_slices"]
+           "matrix_rank", "relabel_for_predictor", "rescale_penalty", "term_slices"]

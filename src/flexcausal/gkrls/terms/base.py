@@ -28,6 +28,20 @@ def term_slices(terms) -> dict[str, slice]:
     return out
 
 
+def relabel_for_predictor(term, k: int) -> None:
+    """mgcv's names for a term of linear predictor k >= 1 (multinom): ``s.1(x)`` with
+    coefficients ``s.1(x).1``, ..., ``(Intercept).1``, ``z.1``; the parametric part is
+    labelled ``parametric.1``. Used when fitting and again when loading a saved model
+    (saved terms keep their unnumbered state)."""
+    if term.kind == "parametric":
+        term.coef_names = [f"{n}.{k}" for n in term.coef_names]
+        term.label = f"parametric.{k}"
+        return
+    head, _, rest = term.label.partition("(")
+    term.label = f"{head}.{k}({rest}"
+    term.coef_names = [f"{term.label}.{j + 1}" for j in range(term.n_coef)]
+
+
 def rescale_penalty(S: np.ndarray, max_row_abs_sum: float) -> np.ndarray:
     """mgcv smoothCon: maXX = ||X||_inf^2, maS = ||S||_1 / maXX, S <- S / maS."""
     maS = np.abs(S).sum(axis=0).max() / max_row_abs_sum**2
