@@ -15,6 +15,7 @@ DEMO_FIGURES = [
     "three_hills_slice_x1.png",
     "hierarchical_fit_vs_truth.png",
     "effects_x1.png",
+    "newman_fig4.png",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

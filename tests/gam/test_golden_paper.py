@@ -237,3 +237,19 @@ def test_likelihood_family_scores_vanish_for_unpenalized_coefficients():
         _, mult, col_lp = scores(fit)
         assert np.all(np.abs(mult.sum(axis=0)) < 1e-6)
         assert col_lp.shape == (len(fit.coef_),)
+
+
+def test_family_prediction_standard_errors_match_mgcv(family_fit):
+    """predict(se=True): link SEs per predictor and response SEs per category
+    (delta method with d mu_c / d eta, cut points held fixed), as mgcv predict.gam."""
+    case, fit, _, new = family_fit
+    resp = fit.predict(new, type="response", se=True)
+    link = fit.predict(new, se=True)
+    ref_r = np.asarray(case["predict_response_se"], dtype=float)
+    ref_l = np.asarray(case["predict_link_se"], dtype=float)
+    np.testing.assert_allclose(np.asarray(resp["se"], dtype=float).reshape(ref_r.shape),
+                               ref_r, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(link["se"], dtype=float).reshape(ref_l.shape),
+                               ref_l, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(resp["fit"], dtype=float).reshape(ref_r.shape),
+                               np.asarray(case["predict_response"], dtype=float), atol=1e-6)

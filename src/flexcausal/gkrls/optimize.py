@@ -11,6 +11,10 @@ halved until the score decreases. Convergence as mgcv decides it:
   it, is held where it is: at the fully penalized end when its edf exceeds the limit by
   less than ``EDF_TOL`` (mgcv likewise stops moving such sp), at the unpenalized end
   when the penalty removes less than ``EDF_TOL`` edf; or at the |rho| = RHO_BOUND box;
+* a free parameter drifting to a limit (|rho| > DRIFT_RHO, moving outward, gradient below
+  mgcv's ``conv.tol`` level, where mgcv itself stops) is moved outward DRIFT_STEP at a time
+  while the others take Newton steps, until it is held at its limit as above or moving it
+  no longer lowers the score: Newton would creep there in hundreds of tiny steps;
 * after convergence a parameter within 1e-2 edf of a limit, with the score falling
   towards it, is carried on until its edf is within ``EDF_TOL`` of the limit;
 * a line search that cannot lower the score, or the iteration limit, ends the search
@@ -29,6 +33,8 @@ import numpy as np
 RHO_BOUND = 35.0  # |log lambda| safety box (terms at a limit are held well inside it)
 EDF_TOL = 1e-6  # edf distance from a limit at which a smoothing parameter is held
 LOOSE_TOL = 1e-6  # mgcv newton conv.tol: gradient level accepted when round-off limits
+DRIFT_RHO = 5.0  # |log lambda| past which a flat parameter moving outward is drifting
+DRIFT_STEP = 2.0  # rho step of a drifting parameter (e^2: edf falls about 7-fold a step)
 
 
 @dataclass
@@ -53,6 +59,16 @@ def _held(rho, grad, payload, limits) -> np.ndarray:
         state[(hi < EDF_TOL) & (grad <= 0)] = 1
         state[(lo < EDF_TOL) & (grad >= 0)] = -1
     return state
+
+
+def _drifting(rho, grad, value, held) -> np.ndarray:
+    """Free parameters drifting to a limit: past DRIFT_RHO, moving outward, with a
+    gradient below mgcv's own convergence level. Newton creeps there (the score falls by
+    less than round-off-free tolerances per step, the Hessian vanishes), so they are
+    moved outward DRIFT_STEP at a time instead, until held at a limit (``_held``)."""
+    flat = np.abs(grad) < LOOSE_TOL * (1.0 + abs(value))
+    out = ((rho >= DRIFT_RHO) & (grad < 0)) | ((rho <= -DRIFT_RHO) & (grad > 0))
+    return flat & out & (held == 0)
 
 
 def _settle_at_limits(derivatives, score, rho, value, grad, payload, limits):
@@ -95,24 +111,32 @@ def newton_minimize(
     held = _held(rho, grad, payload, limits)
     while it < max_iter:
         it += 1
-        active = held == 0
+        drift = _drifting(rho, grad, value, held)
+        active = (held == 0) & ~drift
         gmax = np.max(np.abs(grad[active]), initial=0.0)
-        if gmax < tol * (1.0 + abs(value)):
+        if gmax < tol * (1.0 + abs(value)) and not drift.any():
             converged = True
             break
-        vals, vecs = np.linalg.eigh(hess[np.ix_(active, active)])
-        vals = np.maximum(np.abs(vals), 1e-8 * max(1.0, np.abs(vals).max()))
         step = np.zeros_like(rho)
-        step[active] = -vecs @ ((vecs.T @ grad[active]) / vals)
-        step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-300))
+        if gmax >= tol * (1.0 + abs(value)):
+            vals, vecs = np.linalg.eigh(hess[np.ix_(active, active)])
+            vals = np.maximum(np.abs(vals), 1e-8 * max(1.0, np.abs(vals).max()))
+            step[active] = -vecs @ ((vecs.T @ grad[active]) / vals)
+            step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-300))
+        step[drift] = -DRIFT_STEP * np.sign(grad[drift])
         for _ in range(40):  # down to 5 * 2^-40: smaller steps cannot be told from noise
             trial = np.clip(rho + step, -RHO_BOUND, RHO_BOUND)
             if score(trial) < value + 1e-14 * (1.0 + abs(value)):
                 break
+            if not active.any() or gmax < tol * (1.0 + abs(value)):
+                break  # only drifting parameters move: no halving
             step *= 0.5
         else:
             converged = gmax < LOOSE_TOL * (1.0 + abs(value))
             reason = "the line search could not lower the score"
+            break
+        if not np.any(step[active]) and score(trial) >= value + 1e-14 * (1.0 + abs(value)):
+            converged = True  # moving the drifting parameters further cannot lower the score
             break
         old = value
         rho = trial

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .blocks import linear_predictor
+from .backend import map_blocks
+from .blocks import design_block, linear_predictor
 
 
 def predict_frame(terms, encodings, offset, beta, family, kind: str, V=None,
@@ -19,13 +20,10 @@ def predict_frame(terms, encodings, offset, beta, family, kind: str, V=None,
 
     Families with several linear predictors (multinom) or several response columns
     (ocat, multinom) give a DataFrame: one column per predictor (link) or per category
-    (response: probabilities)."""
+    (response: probabilities). With SEs it has two column groups, ``fit`` and ``se``
+    (``pred["fit"]``, ``pred["se"]``), each with one column per predictor/category."""
     if family.n_lp > 1 or (kind == "response" and family.n_response > 1):
-        if V is not None:
-            raise ValueError(f"se=True is not available for the {family.name} family's "
-                             "multi-column predictions; use fc.marginal_effects for "
-                             "effects with standard errors")
-        return _multi_column(terms, encodings, offset, beta, family, kind, block_rows,
+        return _multi_column(terms, encodings, offset, beta, family, kind, V, block_rows,
                              lp_sizes or [len(terms)])
     eta, se_fit = linear_predictor(terms, encodings, beta, V, block_rows=block_rows)
     eta = eta + offset
@@ -39,19 +37,39 @@ def predict_frame(terms, encodings, offset, beta, family, kind: str, V=None,
     return fit
 
 
-def _multi_column(terms, encodings, offset, beta, family, kind, block_rows, lp_sizes):
-    etas, t0, c0 = [], 0, 0
+def _multi_column(terms, encodings, offset, beta, family, kind, V, block_rows, lp_sizes):
+    """Per block: eta_l = X_l beta_l + offset; response mu_c with J = d mu_c / d eta_l
+    (``Family.response_jacobian``); SE of column c = sqrt(g_c' V g_c), g_c the row's
+    gradient in beta (link scale: g = x_l in predictor l's coefficients)."""
+    slices, t0, c0 = [], 0, 0
     for size in lp_sizes:
-        lp = terms[t0:t0 + size]
-        p = sum(t.n_coef for t in lp)
-        eta, _ = linear_predictor(lp, encodings[t0:t0 + size], beta[c0:c0 + p],
-                                  block_rows=block_rows)
-        etas.append(eta + offset)
+        p = sum(t.n_coef for t in terms[t0:t0 + size])
+        slices.append((slice(t0, t0 + size), slice(c0, c0 + p)))
         t0, c0 = t0 + size, c0 + p
-    eta = np.column_stack(etas)
-    if kind == "link":
-        out = eta if eta.shape[1] > 1 else eta[:, 0]
-        return pd.DataFrame(out, columns=[f"eta{k}" for k in range(out.shape[1])]) \
-            if out.ndim == 2 else out
-    prob = family.response(eta if eta.shape[1] > 1 else eta[:, 0])
-    return pd.DataFrame(prob, columns=family.categories())
+    n_lp = len(slices)
+
+    def block(rows):
+        Xs = [design_block(terms[ts], encodings[ts], rows) for ts, _ in slices]
+        eta = np.column_stack([X @ beta[cs] + offset[rows]
+                               for X, (_, cs) in zip(Xs, slices, strict=True)])
+        if kind == "link":
+            fit, J = eta, np.broadcast_to(np.eye(n_lp), (eta.shape[0], n_lp, n_lp))
+        else:
+            fit, J = family.response_jacobian(eta if n_lp > 1 else eta[:, 0])
+        if V is None:
+            return fit, None
+        G = np.zeros((eta.shape[0], fit.shape[1], beta.size))
+        for l, (X, (_, cs)) in enumerate(zip(Xs, slices, strict=True)):
+            G[:, :, cs] += J[:, :, l][:, :, None] * X[:, None, :]
+        return fit, np.sqrt(np.einsum("icj,jk,ick->ic", G, V, G))
+
+    n = encodings[0].shape[0]
+    parts = map_blocks(block, n, max(256, block_rows // max(n_lp, family.n_response)))
+    fit = np.concatenate([p[0] for p in parts])
+    names = ([f"eta{k}" for k in range(n_lp)] if kind == "link"
+             else list(family.categories()))
+    if V is None:
+        return pd.DataFrame(fit, columns=names)
+    se = np.concatenate([p[1] for p in parts])
+    return pd.concat({"fit": pd.DataFrame(fit, columns=names),
+                      "se": pd.DataFrame(se, columns=names)}, axis=1)
