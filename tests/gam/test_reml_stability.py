@@ -366,3 +366,23 @@ def test_perfectly_separated_kernel_fit_stops_at_once_and_says_so():
         fit = fc.gam("y ~ krls(x0, x1)", d, family="binomial")
     assert fit.n_iter_ < 50
     np.testing.assert_array_equal(fit.fitted_values_ > 0.5, d.y > 0.5)
+
+
+def test_random_effect_drifting_to_zero_variance_takes_few_newton_steps():
+    """A county effect with ~no variance in a logit with a 25-column kernel (the Newman
+    design, n = 500): its log sp drifts to +infinity with a vanishing gradient. Newton
+    crept there in 112 outer iterations; drifting parameters now move 2 units of log sp
+    a step (optimize.py), reaching the same score (lower than any fixed larger sp)."""
+    from flexcausal.datasets import NEWMAN_CONTROLS, NEWMAN_KEY, newman
+
+    data = newman(500, n_counties=25, seed=0)
+    kernel = ", ".join([*NEWMAN_CONTROLS, NEWMAN_KEY])
+    formula = (f"y ~ {' + '.join(NEWMAN_CONTROLS)} + krls({kernel}) + re(county) "
+               f"+ s({NEWMAN_KEY})")
+    fit = fc.gam(formula, data, family="binomial")
+    assert fit.converged_ and fit.n_iter_ <= 40
+    assert fit.edf_["re(county)"] < 1e-3
+    further = fit.sp_.to_numpy().copy()
+    further[list(fit.sp_.index).index("re(county)")] *= 1e3
+    fixed = fc.gam(formula, data, family="binomial", sp=further)
+    assert fit.reml_ <= fixed.reml_ + 1e-8
