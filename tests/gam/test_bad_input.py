@@ -687,7 +687,7 @@ def test_sp_by_name_and_without_smooths(df):
          "the link is given twice"),
         ({"family": "binomial", "link": "identity"}, ValueError, "unknown binomial link"),
         ({"family": "binomial", "link": 3}, TypeError, "binomial link must be a string"),
-        ({"method": "ML"}, ValueError, "unknown method 'ML'"),
+        ({"method": "GCV.Cp"}, ValueError, r"unknown method 'GCV\.Cp'.*\['REML', 'ML'\]"),
     ],
 )
 def test_family_link_method_typos(df, kwargs, error, match):

@@ -1,4 +1,4 @@
-"""Gaussian REML smoothing-parameter selection by Newton's method on rho = log(lambda).
+"""Gaussian REML / ML smoothing-parameter selection by Newton's method on rho = log(lambda).
 
 Works on the QR factor of the augmented weighted model matrix [X_c, y] accumulated
 block by block (blocks.py), so its cost does not grow with N. The criterion is mgcv's
@@ -30,6 +30,22 @@ s_j = L_j b; the Hessian of log|A| - log|S|_+ is in ``logdet_hessian``. The work
 basis of a factor, ``fac.T``, then depends on rho; coefficients b_r are always in the
 basis of the factor they came from. M_p is the dimension of the null space of the
 total penalty (``rp.null_dim``), not p minus the sum of the penalties' ranks.
+
+**ML** (``method="ML"``; mgcv ``gam.fit3`` with ``remlInd = 0`` and C ``MLpenalty1``;
+Wood 2011, Sec. 2.1): the M_p null-space coefficients b_0 are fixed effects, maximised
+over instead of integrated out under a flat prior. With U = [U_r, U_0] orthonormal, U_0 a
+basis of the null space of S (original coefficients), the Laplace (exact, here) marginal
+likelihood of b_r ~ N(0, phi S_r^-), maximised over b_0, gives
+
+    V_ML(rho, phi) = D / (2 phi) + n/2 log(2 pi phi) - 1/2 sum log w
+                     + 1/2 log|A_rr| - 1/2 log|S|_+,          A_rr = U_r'A U_r,
+
+so no M_p/2 log(2 pi phi) term, and the profiled scale is phi = D / n (c = n / 2 above).
+log|A_rr| = log|A| + log|U_0'A^{-1}U_0| (Schur complement): the REML log-determinant
+plus a correction of M_p x M_p size whose derivatives vanish as lambda_j -> infinity
+(stable.PenalizedFactor.null_logdet). Unlike REML, ML depends on which complement of
+the null space is integrated over; mgcv (and this module) take the orthogonal one in
+the model's coefficient basis.
 """
 
 from __future__ import annotations
@@ -115,13 +131,18 @@ class REMLFit:
 class GaussianREML:
     """REML score, gradient and Hessian in rho for a fixed QR factor."""
 
-    def __init__(self, qrs: QRStats, blocks: list[PenaltyBlock], log_weight_sum=0.0):
+    def __init__(self, qrs: QRStats, blocks: list[PenaltyBlock], log_weight_sum=0.0,
+                 method: str = "REML"):
         self.qrs, self.blocks = qrs, blocks
         self.log_weight_sum = log_weight_sum  # prior weights: ls gains + 1/2 sum log w
         self.p = qrs.R.shape[1]
         self.rp = Reparametrization.from_blocks(blocks, self.p)
         self.null_dim = self.rp.null_dim  # M_p
-        self.c = 0.5 * (qrs.n - self.null_dim)
+        self.ml = method == "ML"
+        # ML keeps all n observations in the scale term (no M_p: the null space is
+        # maximised over, not integrated out) and adds 1/2 log|M| (module docstring)
+        self.c = 0.5 * (qrs.n - (0 if self.ml else self.null_dim))
+        self.U0 = null_basis(self.rp) if self.ml else None
         if self.c <= 0:
             raise ValueError(
                 f"too few observations ({qrs.n}) for {self.null_dim} unpenalized coefficients"
@@ -138,12 +159,21 @@ class GaussianREML:
 
     def score(self, rho: np.ndarray) -> float:
         fac, _, D = self.solve(rho)
-        return self._score(fac, D)
+        return self._score(fac, D) + 0.5 * self.null_term(fac)[0]
 
     def _score(self, fac, D) -> float:
         n_eff = 2.0 * self.c
         return (self.c * (1.0 + np.log(2.0 * np.pi * D / n_eff)) + 0.5 * fac.logdet_rel
                 - 0.5 * self.log_weight_sum)
+
+    def null_term(self, fac: PenalizedFactor, order: int = 0):
+        """ML only (else zeros): log|M| = log|A_rr| - log|A| and its derivatives
+        (stable.PenalizedFactor.null_logdet), M = U_0'A^{-1}U_0 in the original basis."""
+        if not self.ml:
+            k = len(self.blocks)
+            return 0.0, np.zeros(k), np.zeros((k, k))
+        B, _ = basis_map(self.qrs.shift, fac)
+        return fac.null_logdet(B.T @ self.U0, order)
 
     def derivatives(self, rho: np.ndarray):
         """Score, gradient, Hessian at rho (exact), and (factor, b_r, D)."""
@@ -154,7 +184,19 @@ class GaussianREML:
         Z = fac.Rinv.T @ (fac.c[:, None] * sv)  # s_j'A^{-1}s_m = Z_j'Z_m
         d2D = np.diag(dD) - 2.0 * Z.T @ Z
         hess = self.c * (d2D / D - np.outer(dD, dD) / D**2) + 0.5 * logdet_hessian(fac)
-        return self._score(fac, D), grad, hess, (fac, beta_r, D)
+        value = self._score(fac, D)
+        if self.ml:
+            lm, gm, hm = self.null_term(fac, order=2)
+            value, grad, hess = value + 0.5 * lm, grad + 0.5 * gm, hess + 0.5 * hm
+        return value, grad, hess, (fac, beta_r, D)
+
+
+def null_basis(rp: Reparametrization) -> np.ndarray:
+    """U_0: orthonormal basis (original coefficients) of the null space of the total
+    penalty, the columns no penalty reaches in the orthogonal basis rp.T (mgcv
+    ``totalPenaltySpace``'s Z); its orthogonal complement is the range space that ML
+    integrates over."""
+    return rp.T[:, ~rp.penalized]
 
 
 def logdet_hessian(fac: PenalizedFactor) -> np.ndarray:
@@ -217,15 +259,18 @@ def fit_reml(
     log_weight_sum: float = 0.0,
     quiet: bool = False,
     y_scale: float = 1.0,
+    method: str = "REML",
 ) -> REMLFit:
-    """Minimise the REML score over rho (Newton, exact Hessian); ``sp`` fixes lambda.
+    """Minimise the REML (or ML) score over rho (Newton, exact Hessian); ``sp`` fixes
+    lambda. The returned ``scale`` is the one the criterion profiles: D / (n - M_p) for
+    REML, D / n for ML.
 
     ``y_scale``: ``qrs`` was accumulated for y / y_scale (so that D, D^2 neither
     underflow nor overflow whatever the units of y); coefficients, D and the scale are
     mapped back, and the score gains c log(y_scale^2) (V is equivariant: V(a y) =
     V(y) + c log a^2, Wood 2011 eq. 4), so results mean what they mean for y itself.
     """
-    crit = GaussianREML(qrs, blocks, log_weight_sum)
+    crit = GaussianREML(qrs, blocks, log_weight_sum, method=method)
     if sp is not None or not blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if blocks else np.zeros(0)
         value, grad, _, payload = crit.derivatives(rho)
@@ -234,7 +279,8 @@ def fit_reml(
         R_orig = qrs.R @ centring_matrix(qrs.shift, inverse=True)  # X = X_c M^{-1}
         XtX = R_orig.T @ R_orig
         res = newton_minimize(crit.derivatives, crit.score, initial_rho(XtX, blocks),
-                              quiet=quiet, limits=lambda pl: limit_excess(pl[0]))
+                              quiet=quiet, limits=lambda pl: limit_excess(pl[0]),
+                              what=method)
         rho, value, grad, payload = res.rho, res.score, res.grad, res.payload
         n_iter, converged = res.n_iter, res.converged
     fac, beta_r, D = payload

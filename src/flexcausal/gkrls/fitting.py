@@ -1,5 +1,8 @@
 """Fitting a set-up model: Gaussian REML on p x p statistics, or LAML around PIRLS.
 
+``method`` is "REML" or "ML" (mgcv ``gam(method=)``; ML drops the null-space terms of
+REML: fit.py's module docstring).
+
 Gaussian identity fits are two steps: one streamed pass over the rows builds the
 triangular factor of [X, y] (blocks.py); REML then runs on p x p matrices only
 (fit.py). Other exponential families run penalized IRLS inside Laplace-approximate
@@ -18,7 +21,14 @@ from .reparam import total_penalty
 from .result import FitResult
 from .terms import term_slices
 
-METHODS = ("REML",)
+METHODS = ("REML", "ML")
+
+
+def fitted_method(method: str, family) -> str:
+    """The criterion a fit with ``method`` really uses: mgcv ``gam`` fits general families
+    (``multinom``, ``gam.fit5``) by REML whatever ``method`` says (mgcv 1.8-41
+    ``estimate.gam``); everything else as asked."""
+    return "REML" if family.name == "multinom" else method
 
 
 def penalty_blocks(terms) -> list[PenaltyBlock]:
@@ -34,8 +44,11 @@ def has_intercept(terms) -> bool:
 
 
 def fit_gaussian(terms, encodings, y, w, off, sp, weighted: bool, block_rows: int,
-                 log_weight_sum: float) -> FitResult:
-    """Identity link: one streamed pass to the factor of [X, y], then REML on p x p."""
+                 log_weight_sum: float, method: str = "REML") -> FitResult:
+    """Identity link: one streamed pass to the factor of [X, y], then REML (or ML) on
+    p x p. The reported scale is REML's D / (n - M_p); under ML (whose own estimate is
+    D / n, ``reml_scale``) it is mgcv's ``scale.est``, RSS / (n - sum edf), as mgcv
+    reports and uses in Vp."""
     # REML is equivariant in the units of y (fit_reml): fit y / a, with a the RMS
     # of y, so that D and D^2 neither underflow nor overflow
     a = _rms(y - off)
@@ -48,27 +61,29 @@ def fit_gaussian(terms, encodings, y, w, off, sp, weighted: bool, block_rows: in
     if needs_qr(qrs, blocks):  # ill-conditioned or interpolating: exact QR pass
         qrs = accumulate(*args, method="qr")
     qrs.n = int(np.sum(w > 0))
-    res = fit_reml(qrs, blocks, sp=sp, log_weight_sum=log_weight_sum, y_scale=a)
+    res = fit_reml(qrs, blocks, sp=sp, log_weight_sum=log_weight_sum, y_scale=a,
+                   method=method)
     post = res.post
-    Vp = post.A_inv * res.scale
     edf = np.diag(post.F).copy()
+    scale = res.scale if method == "REML" else res.rss / (qrs.n - edf.sum())
+    Vp = post.A_inv * scale
     null_dev = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
     # residual mean is 0 with an intercept, so var(resid) (n-1) = weighted RSS
     r2 = 1.0 - (res.rss / (qrs.n - edf.sum())) / (null_dev / (qrs.n - 1))
     return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,
-                     float(res.scale), float(res.scale), float(res.reml), float(res.rss),
+                     float(scale), float(res.scale), float(res.reml), float(res.rss),
                      null_dev, float(r2), bool(res.converged), int(res.n_iter), None)
 
 
 def fit_glm(terms, encodings, y, w, off, family, sp, block_rows: int,
-            memory_budget: float) -> FitResult:
+            memory_budget: float, method: str = "REML") -> FitResult:
     """Other exponential families: cached (or streamed) X, penalized IRLS inside LAML."""
     X, rowmax = make_design(terms, encodings, block_rows, memory_budget,
                             intercept=has_intercept(terms))
     for term, m in zip(terms, rowmax, strict=True):
         term.finish(m)
     blocks = penalty_blocks(terms)
-    res = fit_laml(GLMProblem(X, y, w, off, family, blocks), sp=sp)
+    res = fit_laml(GLMProblem(X, y, w, off, family, blocks, method=method), sp=sp)
     post = res.post
     Vp = post.A_inv * res.scale
     edf = np.diag(post.F).copy()
@@ -98,10 +113,11 @@ def _r2_adjusted(y, mu, w, edf) -> float:
                  / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
 
 
-def fit_likelihood(lp_terms, lp_encodings, y, w, off, family, sp, block_rows: int
-                   ) -> FitResult:
+def fit_likelihood(lp_terms, lp_encodings, y, w, off, family, sp, block_rows: int,
+                   method: str = "REML") -> FitResult:
     """Extended / general families (ocat, nb, multinom; likelihood.py): one model matrix
-    per linear predictor, penalized Newton inside LAML over (rho, theta)."""
+    per linear predictor, penalized Newton inside LAML over (rho, theta). ``method`` as
+    the caller resolved it (mgcv fits general families such as multinom by REML only)."""
     from .blocks import build_design
     from .likelihood import fit_likelihood_laml
 
@@ -115,7 +131,8 @@ def fit_likelihood(lp_terms, lp_encodings, y, w, off, family, sp, block_rows: in
             blocks.append(PenaltyBlock(cols, blk.S, blk.rank))
         designs.append(X)
         start += X.shape[1]
-    res = fit_likelihood_laml(designs, blocks, y, w, family, sp=sp, offset=off)
+    res = fit_likelihood_laml(designs, blocks, y, w, family, sp=sp, offset=off,
+                              method=method)
     p = res.beta.size
     S = total_penalty(blocks, res.rho, p) if blocks else np.zeros((p, p))
     F = np.eye(p) - res.Vp @ S  # Vp (X'WX + S - S) with Vp = (X'WX + S)^{-1}

@@ -16,7 +16,12 @@ and general families, with scale 1):
     V(rho, theta) = -l(b^) + b^'S_lambda b^ / 2 + 1/2 log|H| - 1/2 log|S_lambda|_+
                     - M_p / 2 log(2 pi),
 
-M_p the dimension of the penalty null space. mgcv reports this as ``gcv.ubre``: for the
+M_p the dimension of the penalty null space. With ``method="ML"`` (mgcv ``gam.fit4``
+with ``ldet < 0``, C ``MLpenalty1``) the M_p/2 log(2 pi) term is dropped and log|H| is
+replaced by log|H_rr| = log|H| + log|U_0'H^-1 U_0|, the log-determinant on the penalty
+range space (fit.py's module docstring); its derivatives use U_r H_rr^-1 U_r' in place of
+H^-1 in the trace terms below. mgcv fits general families (``multinom``, ``gam.fit5``)
+by REML whatever ``method`` says. mgcv reports this as ``gcv.ubre``: for the
 extended families (``gam.fit4``) it writes -l = D / 2 - ls with the deviance D and the
 saturated log-likelihood ls (ocat: ls = 0; nb: D / 2 - ls = -sum w l_i exactly), and for
 ``multinom`` (``gam.fit5``) it uses l directly, but too large by the number of y = 0 rows
@@ -62,7 +67,7 @@ from scipy.linalg import LinAlgError
 from scipy.optimize import minimize
 
 from .families.base import LikelihoodFamily
-from .fit import initial_rho, limit_excess
+from .fit import initial_rho, limit_excess, null_basis
 from .optimize import RHO_BOUND, newton_minimize
 from .reparam import PenaltyBlock, Reparametrization
 from .stable import PenalizedFactor
@@ -137,8 +142,9 @@ class _Inner:
 class _LikelihoodProblem:
     """Data, family, centred designs and penalties; the inner fit and the LAML."""
 
-    def __init__(self, designs, blocks, y, w, family, offset, theta_fixed):
+    def __init__(self, designs, blocks, y, w, family, offset, theta_fixed, method="REML"):
         self.family = family
+        self.ml = method == "ML"
         self.y, self.w = y, w
         self.K = len(designs)
         self.n = len(y)
@@ -171,6 +177,9 @@ class _LikelihoodProblem:
                 self.M_inv[a + j0, a:a + X.shape[1]] += m
             self.X.append(X)
         self.theta_fixed = theta_fixed
+        # ML: the null space of the total penalty as covectors of the working basis
+        # (b = M T b_r, so U = T'M'U_0)
+        self.U = self.T.T @ self.M.T @ null_basis(self.rp) if self.ml else None
         self._warm = None
         self._cache = None
 
@@ -322,6 +331,9 @@ class _LikelihoodProblem:
     def laml_value(self, st: _Inner) -> float:
         if st.factor is None:
             return np.inf
+        if self.ml:
+            return float(-np.sum(st.l) + 0.5 * st.penalty
+                         + 0.5 * (st.factor.logdet_rel + st.factor.null_logdet(self.U)[0]))
         return float(-np.sum(st.l) + 0.5 * st.penalty + 0.5 * st.factor.logdet_rel
                      - 0.5 * self.Mp * _LOG_2PI)
 
@@ -347,7 +359,9 @@ class _LikelihoodProblem:
         theta, rho = self.split(psi)
         fac, T = st.factor, self.T
         L = T @ fac.inverse_sqrt()  # H^-1 = L L' (centred basis)
-        Z = [self.X[k] @ L[self.starts[k]:self.starts[k + 1]] for k in range(self.K)]
+        # the trace terms: H^-1 (REML) or U_r H_rr^-1 U_r' (ML)
+        Lt = T @ fac.range_inverse_sqrt(self.U) if self.ml else L
+        Z = [self.X[k] @ Lt[self.starts[k]:self.starts[k + 1]] for k in range(self.K)]
         Q = np.empty((self.n, self.K, self.K))
         for k in range(self.K):
             for m in range(k, self.K):
@@ -372,6 +386,8 @@ class _LikelihoodProblem:
         if len(rho):
             _, Sb_parts = self.S_times(st.beta, rho)
             trF = self.rp.block_sums(np.diag(fac.F_scaled()))
+            if self.ml:  # the penalty part of d log|U_0'H^-1 U_0|
+                trF = trF - fac.null_logdet(self.U, order=1)[1]
             zero = np.zeros(len(theta))
             for j, v in enumerate(Sb_parts):
                 dbeta = -(Hinv @ v)
@@ -428,7 +444,8 @@ def _check_inputs(designs, blocks, y, w, family, offset):
 
 
 def fit_likelihood_laml(designs, penalty_blocks: list[PenaltyBlock], y, w, family, sp=None,
-                        theta=None, offset=None, tol: float = 1e-9) -> LikelihoodFit:
+                        theta=None, offset=None, tol: float = 1e-9,
+                        method: str = "REML") -> LikelihoodFit:
     """Fit an extended / general family GAM by penalized Newton + Laplace-approximate REML.
 
     Parameters
@@ -448,6 +465,7 @@ def fit_likelihood_laml(designs, penalty_blocks: list[PenaltyBlock], y, w, famil
         family was built with a fixed theta, e.g. ``NegBin(theta=3)``).
     offset : (n,) or (n, K) added to the linear predictors.
     tol : outer convergence: max |dV/dpsi| < tol (1 + |V|) (mgcv stops near 1e-6 |V|).
+    method : "REML" or "ML" (module docstring).
 
     Returns a ``LikelihoodFit`` (see its docstring); coefficients, Vp and edf are in the
     caller's (uncentred, stacked) basis.
@@ -458,7 +476,8 @@ def fit_likelihood_laml(designs, penalty_blocks: list[PenaltyBlock], y, w, famil
     theta0 = (theta_fixed if theta_fixed is not None
               else np.asarray(fam.initial_theta(y, w), dtype=float))
     fam.theta = theta0.copy()
-    prob = _LikelihoodProblem(designs, list(penalty_blocks), y, w, fam, offset, theta_fixed)
+    prob = _LikelihoodProblem(designs, list(penalty_blocks), y, w, fam, offset, theta_fixed,
+                              method=method)
     m = len(penalty_blocks)
     rho_fixed = None
     if sp is not None:

@@ -36,7 +36,7 @@ from . import summary as _summary
 from .blocks import DEFAULT_BLOCK_ROWS, linear_predictor
 from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
 from .families import LikelihoodFamily, make_family
-from .fitting import METHODS, fit_gaussian, fit_glm, fit_likelihood
+from .fitting import METHODS, fit_gaussian, fit_glm, fit_likelihood, fitted_method
 from .formula import parse_formula
 from .identifiability import check_identifiable
 from .owned import owned_training_frame
@@ -58,7 +58,8 @@ def gam(
     block_rows: int = DEFAULT_BLOCK_ROWS,
     design_memory_gb: float = 1.25,
 ) -> GAM:
-    """Fit ``formula`` to ``data`` (a DataFrame) by REML, like ``mgcv::gam``.
+    """Fit ``formula`` to ``data`` (a DataFrame) by REML (or ``method="ML"``), like
+    ``mgcv::gam``.
 
     Terms: numeric columns and factors (treatment contrasts) via formulaic, plus
     ``krls(x1, x2, ...)`` (gKRLS kernel), ``re(g)`` (random intercepts),
@@ -68,7 +69,10 @@ def gam(
     name or an array (as in mgcv, an ``offset=`` argument is not used by ``predict`` on
     new data; ``offset(o)`` in the formula is). ``sp`` fixes the smoothing parameters
     (mgcv scale, one per smooth term, or a dict keyed by term label) instead of estimating
-    them. Keyword values inside ``krls()`` may name variables of the calling scope.
+    them. ``method``: "REML" (default) or "ML" (the unpenalized null space maximised over
+    instead of integrated out, as mgcv; multinom is fitted by REML either way, as mgcv
+    does, with a warning). Keyword values inside ``krls()`` may name variables of the
+    calling scope.
     ``block_rows`` (a positive integer) and ``design_memory_gb`` (>= 0; a GLM's model
     matrix is cached when it fits, else streamed block by block) trade memory for speed.
 
@@ -190,16 +194,22 @@ class GAM:
         if not self.family_.scale_known:
             _warn_unidentified_random_effects(terms, w)
         self.n_obs_ = len(y)
+        method = self.method_
+        if method != self.method:
+            warnings.warn(f"mgcv fits the {self.family_.name} family by REML only; "
+                          f"method={self.method!r} is not used (fitted by REML)",
+                          UserWarning, stacklevel=2)
         try:
             if isinstance(self.family_, LikelihoodFamily):
                 res = fit_likelihood(lp_terms, lp_enc, y, w, off, self.family_, sp,
-                                     self.block_rows)
+                                     self.block_rows, method=method)
             elif self.family_.name == "gaussian" and self.family_.link.name == "identity":
                 res = fit_gaussian(terms, encodings, y, w, off, sp, weights is not None,
-                                   self.block_rows, float(np.sum(np.log(w[w > 0]))))
+                                   self.block_rows, float(np.sum(np.log(w[w > 0]))),
+                                   method=method)
             else:
                 res = fit_glm(terms, encodings, y, w, off, self.family_, sp, self.block_rows,
-                              self.memory_budget)
+                              self.memory_budget, method=method)
         except LinAlgError as exc:  # the checks above should make this unreachable
             raise ValueError(
                 f"the penalized model matrix is numerically singular ({exc}); look for "
@@ -243,6 +253,13 @@ class GAM:
         self.edf_total_ = float(self.edf_coef_.sum())
 
     # ------------------------------------------------------------------ results
+    @property
+    def method_(self) -> str:
+        """The criterion the smoothing parameters are (were) selected by, "REML" or "ML"
+        (mgcv ``fit$method``): ``method``, except that multinom is always fitted by REML
+        (as mgcv does). ``reml_`` is this criterion's score (mgcv ``gcv.ubre``)."""
+        return fitted_method(self.method, self.family_)
+
     @property
     def linear_predictors_(self) -> np.ndarray:
         """eta = X beta + offset on the training rows (computed once, block by block)."""

@@ -8,7 +8,14 @@ Outer criterion (Wood 2011, JRSS-B 73(1), eq. 5; mgcv's REML for general familie
 
     V(rho) = D_p / (2 phi) - ls(phi) + 1/2 log|X'WX + S| - 1/2 log|S|_+ - M_p/2 log(2 pi phi),
 
-D_p = deviance + b'Sb. Its gradient uses the envelope theorem for b and phi and
+D_p = deviance + b'Sb. ML (``method="ML"``, mgcv ``gam.fit3`` with ``remlInd = 0``)
+drops the M_p/2 log(2 pi phi) term and replaces 1/2 log|X'WX + S| by 1/2 log|H_rr|, the
+log-determinant on the penalty range space (fit.py's module docstring):
+log|H_rr| = log|H| + log|U_0'H^{-1}U_0| (stable.PenalizedFactor.null_logdet), and its
+W-dependent derivative is tr(U_r H_rr^{-1} U_r' X' diag(W') X ...), i.e. the leverages
+below with H^{-1} replaced by U_r H_rr^{-1} U_r' (``range_inverse_sqrt``).
+
+The gradient uses the envelope theorem for b and phi and
 d log|H| / d rho_j = tr(H^{-1} (lambda_j S_j + X' diag(W'(eta) X db/drho_j) X)),
 db/drho_j = -lambda_j H^{-1} S_j b. The Hessian in rho is a central difference of
 this exact gradient. The model matrix is held in memory (row blocks are reduced).
@@ -29,9 +36,17 @@ from scipy.optimize import minimize_scalar
 
 from .design import Design
 from .families import ExponentialFamily as Family
-from .fit import Posterior, QRStats, fit_reml, initial_rho, limit_excess, posterior
+from .fit import (
+    Posterior,
+    QRStats,
+    fit_reml,
+    initial_rho,
+    limit_excess,
+    null_basis,
+    posterior,
+)
 from .optimize import newton_minimize
-from .reparam import PenaltyBlock, Reparametrization
+from .reparam import PenaltyBlock, Reparametrization, basis_map
 from .stable import PenalizedFactor
 
 
@@ -57,12 +72,17 @@ class GLMProblem:
     """
 
     def __init__(self, X: Design, y, weights, offset, family: Family,
-                 blocks: list[PenaltyBlock]):
+                 blocks: list[PenaltyBlock], method: str = "REML"):
         self.X, self.y, self.w, self.offset = X, y, weights, offset
         self.family, self.blocks = family, blocks
         self.p = X.p
         self.rp = Reparametrization.from_blocks(blocks, self.p)
         self.null_dim = self.rp.null_dim
+        self.method = method
+        self.ml = method == "ML"
+        # M_p in the criterion: REML integrates the null space out, ML maximises over it
+        self.reml_dim = 0 if self.ml else self.null_dim
+        self.U0 = null_basis(self.rp) if self.ml else None
         self._beta = None  # warm start
         self._cache = None  # (rho, PIRLSState) of the last PIRLS
 
@@ -183,17 +203,18 @@ class GLMProblem:
 
     # ------------------------------------------------------------------- LAML
     def profile_scale(self, Dp: float) -> float:
-        """phi minimising D_p/(2 phi) - ls(phi) - M_p/2 log(2 pi phi) (1 if known)."""
+        """phi minimising D_p/(2 phi) - ls(phi) - M_p/2 log(2 pi phi) (1 if known; ML:
+        without the M_p term)."""
         fam = self.family
         if fam.scale_known:
             return 1.0
         if fam.name == "gaussian":
-            return Dp / (np.sum(self.w > 0) - self.null_dim)
+            return Dp / (np.sum(self.w > 0) - self.reml_dim)
 
         def f(log_phi):
             phi = np.exp(log_phi)
             return (Dp / (2 * phi) - fam.saturated_loglik(self.y, self.w, phi)
-                    - 0.5 * self.null_dim * np.log(2 * np.pi * phi))
+                    - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
 
         guess = np.log(max(Dp / len(self.y), 1e-12))
         res = minimize_scalar(f, bracket=(guess - 1, guess + 1), tol=1e-12)
@@ -208,22 +229,28 @@ class GLMProblem:
         return st
 
     def laml(self, rho: np.ndarray, gradient: bool = True):
-        """LAML at rho and its exact gradient (see module docstring), with
-        1/2 log|H| - 1/2 log|S|_+ and dlog|H|/drho_j - rank_j = -sum_{i in j} F_ii
+        """LAML (or its ML version) at rho and its exact gradient (see module docstring),
+        with 1/2 log|H| - 1/2 log|S|_+ and dlog|H|/drho_j - rank_j = -sum_{i in j} F_ii
         evaluated without cancellation (stable.py)."""
         st = self.state_at(rho)
         fac = st.factor
         Dp = st.deviance + st.penalty
         phi = self.profile_scale(Dp)
         value = (Dp / (2 * phi) - self.family.saturated_loglik(self.y, self.w, phi)
-                 + 0.5 * fac.logdet_rel - 0.5 * self.null_dim * np.log(2 * np.pi * phi))
+                 + 0.5 * fac.logdet_rel - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
+        U = basis_map(self.X.shift, fac)[0].T @ self.U0 if self.ml else None
+        if self.ml:
+            value += 0.5 * fac.null_logdet(U)[0]
         if not gradient:
             return value, None, st, phi
         T = fac.T
-        u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(T @ fac.inverse_sqrt()))
+        L = fac.range_inverse_sqrt(U) if self.ml else fac.inverse_sqrt()
+        u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(T @ L))
         beta_r = T.T @ st.beta
         dD = fac.penalty_quadratics(beta_r)
         trF = fac.edf_excess()
+        if self.ml:  # the penalty part of d log|M| (the W part is in u through L)
+            trF = trF - fac.null_logdet(U, order=1)[1]
         dbeta = -(T @ fac.solve(fac.penalty_vectors(beta_r)))  # d b_c / d rho_j, columns j
         grad = dD / (2 * phi) - 0.5 * trF + 0.5 * (u @ dbeta)
         return value, grad, st, phi
@@ -257,7 +284,7 @@ class GLMProblem:
             gram = st.gram if self.family.canonical else self.X.gram(W)
             qrs = QRStats.from_gram(gram, self.X.tdot(W * z), float(np.sum(W * z * z)),
                                     int(np.sum(self.w > 0)))
-            new = fit_reml(qrs, self.blocks, quiet=True).rho
+            new = fit_reml(qrs, self.blocks, quiet=True, method=self.method).rho
             if np.max(np.abs(new - rho)) < 0.05:
                 return new
             rho = new
@@ -279,7 +306,8 @@ class GLMFit:
 
 
 def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
-    """Minimise LAML over rho (Newton on a difference Hessian of the exact gradient)."""
+    """Minimise LAML (REML or ML, ``problem.method``) over rho (Newton on a difference
+    Hessian of the exact gradient)."""
     if sp is not None or not problem.blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if problem.blocks else np.zeros(0)
         value, _, st, phi = problem.laml(rho, gradient=False)
@@ -290,7 +318,8 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         W0, _ = problem.working(eta0, newton=False)  # mgcv initial.sp: weights at mustart
         rho0 = initial_rho(problem.X.gram(W0), problem.blocks)
         rho0 = problem.pql_start(rho0)
-        res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8, what="LAML",
+        res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8,
+                              what="LAML" if problem.method == "REML" else "ML",
                               limits=lambda pl: limit_excess(pl[0].factor))
         rho, value = res.rho, res.score
         st, phi = problem.state_at(rho), res.payload[1]

@@ -229,6 +229,66 @@ class PenalizedFactor:
                           for lam, B in zip(st.lam, st.roots, strict=True)]
         return out
 
+    # ------------------------------------------- ML: the null-space correction
+    def null_logdet(self, U: np.ndarray, order: int = 0):
+        """log|M|, M = U'A^{-1}U, and its derivatives in rho up to ``order`` (0, 1, 2).
+
+        ``U`` (p x M_p, rotated basis) is B'U_0 for an orthonormal basis U_0 of the null
+        space of the total penalty in the original coefficients (b = B b_r), so that
+        M = U_0'A_orig^{-1}U_0. By the Schur complement,
+
+            log|A_rr| = log|A| + log|M|,   A_rr = U_r'A U_r,  [U_r, U_0] orthogonal,
+
+        the log-determinant mgcv's ML uses (C ``MLpenalty1``: the factor of A with the
+        null-space columns dropped). With A fixed but for S_lambda (dA/drho_j = L_j),
+        G = A^{-1}U, M_j = -G'L_jG and
+        M_jk = delta_jk M_j + G'L_kA^{-1}L_jG + G'L_jA^{-1}L_kG:
+
+            d log|M| / drho_j = tr(M^{-1}M_j),
+            d2 / drho_j drho_k = tr(M^{-1}M_jk) - tr(M^{-1}M_k M^{-1}M_j).
+
+        Everything is formed in the scaled basis (C U, A~^{-1}, C L_j C, whose entries
+        on j's columns are s_i^2 <= 1), so the terms vanish as lambda_j -> infinity
+        instead of cancelling. Returns (log|M|, grad, hess) (zeros beyond ``order``).
+        """
+        k = len(self.rp.rank)
+        grad, hess = np.zeros(k), np.zeros((k, k))
+        m = U.shape[1]
+        if m == 0:
+            return 0.0, grad, hess
+        Ut = self.c[:, None] * U
+        Kq = self.Rinv.T @ Ut  # M = Kq'Kq
+        Rk = np.linalg.qr(Kq, mode="r")
+        value = float(2.0 * np.log(np.abs(np.diag(Rk))).sum())
+        if order == 0:
+            return value, grad, hess
+        N = solve_triangular(Rk, np.eye(m))  # M^{-1} = N N'
+        Y = self.Rinv @ Kq  # A~^{-1} C U
+        # Q_j = C L_j C Y, p x m for each smoothing parameter j
+        Qs = np.empty((k, Y.shape[0], m))
+        for a in range(m):
+            Qs[:, :, a] = (self.c[:, None] * self.penalty_vectors(self.c * Y[:, a])).T
+        E = -np.einsum("pa,ab,jpc,cd->jbd", Y, N, Qs, N)  # N'M_jN (symmetric)
+        E = 0.5 * (E + np.transpose(E, (0, 2, 1)))
+        grad = np.einsum("jaa->j", E)
+        if order < 2:
+            return value, grad, hess
+        Z = np.einsum("qp,jqa,ab->jpb", self.Rinv, Qs, N)  # Rinv'Q_j N
+        hess = (np.diag(grad) + 2.0 * np.einsum("jpa,kpa->jk", Z, Z)
+                - np.einsum("jab,kab->jk", E, E))
+        return value, grad, 0.5 * (hess + hess.T)
+
+    def range_inverse_sqrt(self, U: np.ndarray) -> np.ndarray:
+        """L_r with L_r L_r' = A^{-1} - G M^{-1} G' = U_r A_rr^{-1} U_r' (rotated basis,
+        ``U`` as in ``null_logdet``): the inverse on the penalty range space whose traces
+        give d log|A_rr| (ML). L_r = L (I - P_K), L = ``inverse_sqrt()``, P_K the
+        orthogonal projector on the columns of K = L'U."""
+        L = self.inverse_sqrt()
+        if U.shape[1] == 0:
+            return L
+        Qk = np.linalg.qr(self.Rinv.T @ (self.c[:, None] * U))[0]
+        return L - (L @ Qk) @ Qk.T
+
     def hessian_logdet_groups(self, H: np.ndarray) -> np.ndarray:
         """Fill the rows/columns of overlapping groups' parameters in the Hessian of
         log|A| - log|S|_+ (module docstring); the diagonal-path entries of ``H`` stay."""

@@ -25,6 +25,7 @@ class GAMSummary:
     deviance_explained: float
     reml: float
     scale: float
+    method: str = "REML"  # the criterion ``reml`` scores (mgcv prints "-REML" / "-ML")
 
     def __str__(self) -> str:
         lines = [
@@ -43,7 +44,7 @@ class GAMSummary:
             "",
             f"R-sq.(adj) = {self.r2_adj:.4g}   Deviance explained = "
             f"{100 * self.deviance_explained:.3g}%",
-            f"-REML = {self.reml:.6g}  Scale est. = {self.scale:.6g}  n = {self.n}",
+            f"-{self.method} = {self.reml:.6g}  Scale est. = {self.scale:.6g}  n = {self.n}",
         ]
         return "\n".join(lines)
 
@@ -122,6 +123,7 @@ def summarize(model) -> GAMSummary:
         deviance_explained=float(dev_expl),
         reml=model.reml_,
         scale=model.scale_,
+        method=getattr(model, "method_", "REML"),
     )
 
 
