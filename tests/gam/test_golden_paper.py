@@ -8,11 +8,11 @@ Tolerances as the other golden tests: predictions 1e-6, REML 1e-6, edf 1e-4."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from flexcausal.gkrls.model import GAM
 
+from .family_fits import fitted_family, frames
 from .golden import golden, with_indices
 from .test_golden import rel_err
 
@@ -22,17 +22,9 @@ FITTED = ["gaussian_tp1", "gaussian_tp2", "gaussian_by_factor", "gaussian_by_num
           "binomial_tp_krls_re"]
 
 
-def _frames(case):
-    data, new = pd.DataFrame(case["data"]), pd.DataFrame(case["newdata"])
-    for col, levels in (case.get("factor_levels") or {}).items():
-        data[col] = pd.Categorical(data[col], categories=levels)
-        new[col] = pd.Categorical(new[col], categories=levels)
-    return data, new
-
-
 def _fit(name):
     case = CASES[name]
-    data, new = _frames(case)
+    data, new = frames(case)
     formula, env = with_indices(case["formula_py"], case.get("sketch_indices") or {})
     fit = GAM(formula, family=case["family"]).fit(data, env=env)
     return case, fit, data, new
@@ -95,20 +87,7 @@ def test_saved_and_loaded_model_predicts_the_same(fitted, tmp_path):
 FAMILY_CASES = ["ocat4", "nb", "multinom2", "multinom2_krls", "binary_multinom1"]
 
 
-def _fit_family(name):
-    case = CASES[name]
-    data, new = _frames(case)
-    formula, env = case["formula_py"], {}
-    if isinstance(formula, list):  # multinom: each predictor's own krls sketch
-        parts = []
-        for f, (key, idx) in zip(formula, (case.get("sketch_indices") or {}).items(),
-                                 strict=False):
-            f2, _ = with_indices(f, {key: idx})
-            parts.append(f2.replace("idx_0", f"idx_{key}"))
-            env[f"idx_{key}"] = np.asarray(idx, dtype=np.int64)
-        formula = parts + formula[len(parts):]
-    fit = GAM(formula, family=case["family"]).fit(data, env=env)
-    return case, fit, data, new
+_fit_family = fitted_family  # cached: shared with the persistence and p-value tests
 
 
 @pytest.fixture(scope="module", params=FAMILY_CASES)
@@ -145,7 +124,7 @@ def test_two_category_ocat_equals_the_binomial_logit():
     """mgcv cannot fit ocat(R=2); with its first cut point fixed at -1,
     P(y = 2) = logistic(1 + eta): the binomial logit of (y == 2) with intercept + 1."""
     case = CASES["binary_binomial"]
-    data, new = _frames(case)
+    data, new = frames(case)
     binom = GAM(case["formula_py"], family="binomial").fit(data)
     ordered = GAM(case["formula_py"], family="ocat").fit(data.assign(y=data["y"] + 1))
     p_bin = binom.predict(new, type="response")
