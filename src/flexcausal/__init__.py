@@ -10,7 +10,9 @@ from .gkrls.model import (  # noqa: E402
     load,  # noqa: E402
 )
 from .gkrls.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
+from .hte import RLearner, rlearner  # noqa: E402
 from .plotting import plot_effects, plot_smooth  # noqa: E402
+from .sensitivity import SketchSensitivity, sketch_sensitivity  # noqa: E402
 
 __all__ = [
     "ClusterClassifier",
@@ -18,6 +20,8 @@ __all__ = [
     "GAM",
     "KRLSClassifier",
     "KRLSRegressor",
+    "RLearner",
+    "SketchSensitivity",
     "datasets",
     "gam",
     "cluster",
@@ -27,6 +31,8 @@ __all__ = [
     "marginal_effects",
     "plot_effects",
     "plot_smooth",
+    "rlearner",
+    "sketch_sensitivity",
     "__version__",
 ]
 
