@@ -67,9 +67,9 @@ class CachedDesign(Design):
         self.X = X
 
     def map_rows(self, func):
-        # the blocks of a cached X are BLAS-bound products: serial, BLAS uses the cores
-        return map_blocks(lambda rows: func(self.X[rows], rows), self.n, ROW_BLOCK,
-                          parallel=False)
+        # BLAS-bound block products on the thread pool (one BLAS thread per worker), so
+        # they use the cores even inside a fit that pins BLAS to one thread
+        return map_blocks(lambda rows: func(self.X[rows], rows), self.n, ROW_BLOCK)
 
 
 class StreamedDesign(Design):

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import qr
 
+from .backend import one_blas_thread
 from .optimize import RHO_BOUND, newton_minimize
 from .reparam import (
     PenaltyBlock,
@@ -157,6 +158,7 @@ class GaussianREML:
         # exact interpolation: keep D (and D^2 in the Hessian) away from 0 and underflow
         return fac, beta_r, max(D, self._floor)
 
+    @one_blas_thread
     def score(self, rho: np.ndarray) -> float:
         fac, _, D = self.solve(rho)
         return self._score(fac, D) + 0.5 * self.null_term(fac)[0]
@@ -175,6 +177,7 @@ class GaussianREML:
         B, _ = basis_map(self.qrs.shift, fac)
         return fac.null_logdet(B.T @ self.U0, order)
 
+    @one_blas_thread
     def derivatives(self, rho: np.ndarray):
         """Score, gradient, Hessian at rho (exact), and (factor, b_r, D)."""
         fac, beta_r, D = self.solve(rho)

@@ -11,8 +11,11 @@ REML (pirls.py). Both return a ``result.FitResult``; nothing here knows the GAM 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from .backend import SMALL_P, blas_one_thread
 from .blocks import accumulate
 from .design import make_design
 from .fit import PenaltyBlock, fit_reml, needs_qr
@@ -31,6 +34,20 @@ def fitted_method(method: str, family) -> str:
     return "REML" if family.name == "multinom" else method
 
 
+def _small_p_on_one_thread(fit):
+    """Run a fit with BLAS pinned to one thread when it has at most SMALL_P coefficients:
+    its p x p algebra is faster so, and its row passes use the cores through the thread
+    pool anyway (backend.blas_one_thread)."""
+
+    @functools.wraps(fit)
+    def run(terms, *args, **kwargs):
+        flat = [t for lp in terms for t in lp] if isinstance(terms[0], list) else terms
+        with blas_one_thread(sum(t.n_coef for t in flat) <= SMALL_P):
+            return fit(terms, *args, **kwargs)
+
+    return run
+
+
 def penalty_blocks(terms) -> list[PenaltyBlock]:
     """One block per penalty of every term (a term may have several, e.g. te())."""
     slices = term_slices(terms)
@@ -43,6 +60,7 @@ def has_intercept(terms) -> bool:
     return first.kind == "parametric" and first.coef_names[:1] == ["(Intercept)"]
 
 
+@_small_p_on_one_thread
 def fit_gaussian(terms, encodings, y, w, off, sp, weighted: bool, block_rows: int,
                  log_weight_sum: float, method: str = "REML") -> FitResult:
     """Identity link: one streamed pass to the factor of [X, y], then REML (or ML) on
@@ -75,6 +93,7 @@ def fit_gaussian(terms, encodings, y, w, off, sp, weighted: bool, block_rows: in
                      null_dev, float(r2), bool(res.converged), int(res.n_iter), None)
 
 
+@_small_p_on_one_thread
 def fit_glm(terms, encodings, y, w, off, family, sp, block_rows: int,
             memory_budget: float, method: str = "REML") -> FitResult:
     """Other exponential families: cached (or streamed) X, penalized IRLS inside LAML."""
@@ -113,6 +132,7 @@ def _r2_adjusted(y, mu, w, edf) -> float:
                  / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
 
 
+@_small_p_on_one_thread
 def fit_likelihood(lp_terms, lp_encodings, y, w, off, family, sp, block_rows: int,
                    method: str = "REML") -> FitResult:
     """Extended / general families (ocat, nb, multinom; likelihood.py): one model matrix
@@ -142,3 +162,4 @@ def fit_likelihood(lp_terms, lp_encodings, y, w, off, family, sp, block_rows: in
                      float(res.reml_mgcv), float(-2.0 * fam_loglik), float("nan"),
                      float("nan"), bool(res.converged), int(res.n_iter),
                      eta[:, 0] if eta.shape[1] == 1 else eta, res.theta_natural)
+

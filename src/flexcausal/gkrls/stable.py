@@ -46,6 +46,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
+from .backend import one_blas_thread
 from .reparam import Reparametrization
 
 
@@ -58,6 +59,7 @@ class PenalizedFactor:
     coefficients it returns are in that rotated basis: b_c = T b_r.
     """
 
+    @one_blas_thread
     def __init__(self, rp: Reparametrization, rho: np.ndarray, *, R=None, G=None):
         self.rp = rp
         self.T, self.groups = rp.basis(rho)
