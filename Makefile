@@ -47,7 +47,7 @@ lock:
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp" && \
 	"$$tmp/bin/python" -m pip install --quiet uv==$(UV_VERSION) && \
-	"$$tmp/bin/uv" pip compile pyproject.toml --extra dev --extra dml \
+	"$$tmp/bin/uv" pip compile pyproject.toml --extra dev --extra dml --extra rl --extra dask \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 		--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(LOCK)
 
