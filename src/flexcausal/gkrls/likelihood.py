@@ -155,7 +155,6 @@ class _LikelihoodProblem:
         self.offset = offset
         self.rp = Reparametrization.from_blocks(blocks, self.p)
         self.Mp = int(self.p - np.count_nonzero(self.rp.penalized))
-        self.T = self.rp.T
         # centring on each design's intercept column (unpenalized, all ones)
         penalized_cols = np.zeros(self.p, dtype=bool)
         for blk in blocks:
@@ -179,7 +178,7 @@ class _LikelihoodProblem:
         self.theta_fixed = theta_fixed
         # ML: the null space of the total penalty as covectors of the working basis
         # (b = M T b_r, so U = T'M'U_0)
-        self.U = self.T.T @ self.M.T @ null_basis(self.rp) if self.ml else None
+        self.U0 = self.M.T @ null_basis(self.rp) if self.ml else None
         self._warm = None
         self._cache = None
 
@@ -219,13 +218,18 @@ class _LikelihoodProblem:
 
     def penalty(self, beta, rho):
         """b'S_lambda b = sum_i lambda_d,i (T'b)_i^2 (non-negative term by term)."""
-        return float(np.sum(self.rp.lam_d(rho) * (self.T.T @ beta) ** 2))
+        return self.rp.penalty(beta, rho)
 
     def factor(self, Wt, rho):
         return PenalizedFactor(self.rp, rho, G=self.gram(Wt))
 
     def solve(self, fac, v):
-        return self.T @ fac.solve(self.T.T @ v)
+        return fac.T @ fac.solve(fac.T.T @ v)
+
+    def null_covectors(self, fac):
+        """ML: U = T(rho)'M'U_0, the total penalty's null space in the factor's basis
+        (T depends on rho when penalties overlap)."""
+        return fac.T.T @ self.U0
 
     # ---------------------------------------------------------------- inner fit
     def loglik(self, eta, theta):
@@ -332,8 +336,9 @@ class _LikelihoodProblem:
         if st.factor is None:
             return np.inf
         if self.ml:
-            return float(-np.sum(st.l) + 0.5 * st.penalty
-                         + 0.5 * (st.factor.logdet_rel + st.factor.null_logdet(self.U)[0]))
+            fac = st.factor
+            null = fac.null_logdet(self.null_covectors(fac))[0]
+            return float(-np.sum(st.l) + 0.5 * st.penalty + 0.5 * (fac.logdet_rel + null))
         return float(-np.sum(st.l) + 0.5 * st.penalty + 0.5 * st.factor.logdet_rel
                      - 0.5 * self.Mp * _LOG_2PI)
 
@@ -357,10 +362,12 @@ class _LikelihoodProblem:
         if st.factor is None:
             return value, np.full(len(psi), np.nan), st
         theta, rho = self.split(psi)
-        fac, T = st.factor, self.T
+        fac = st.factor
+        T = fac.T
+        U = self.null_covectors(fac) if self.ml else None
         L = T @ fac.inverse_sqrt()  # H^-1 = L L' (centred basis)
         # the trace terms: H^-1 (REML) or U_r H_rr^-1 U_r' (ML)
-        Lt = T @ fac.range_inverse_sqrt(self.U) if self.ml else L
+        Lt = T @ fac.range_inverse_sqrt(U) if self.ml else L
         Z = [self.X[k] @ Lt[self.starts[k]:self.starts[k + 1]] for k in range(self.K)]
         Q = np.empty((self.n, self.K, self.K))
         for k in range(self.K):
@@ -385,9 +392,9 @@ class _LikelihoodProblem:
                 grad.append(-dl - 0.5 * float(np.sum(dh * Q)))
         if len(rho):
             _, Sb_parts = self.S_times(st.beta, rho)
-            trF = self.rp.block_sums(np.diag(fac.F_scaled()))
+            trF = fac.edf_excess()
             if self.ml:  # the penalty part of d log|U_0'H^-1 U_0|
-                trF = trF - fac.null_logdet(self.U, order=1)[1]
+                trF = trF - fac.null_logdet(U, order=1)[1]
             zero = np.zeros(len(theta))
             for j, v in enumerate(Sb_parts):
                 dbeta = -(Hinv @ v)
@@ -557,9 +564,10 @@ def fit_likelihood_laml(designs, penalty_blocks: list[PenaltyBlock], y, w, famil
     fam.theta = np.asarray(theta_hat, dtype=float).copy()
 
     # posterior covariance and edf with the expected information (mgcv's Vp, edf)
-    T, M, M_inv = prob.T, prob.M, prob.M_inv
+    # (the factors' basis T(rho) is the same for both: it depends on rho only)
+    M, M_inv = prob.M, prob.M_inv
     fac_F = prob.factor(prob.expected(st.eta, theta_hat), rho)
-    B, B_inv = M @ T, T.T @ M_inv
+    B, B_inv = M @ fac_F.T, fac_F.T.T @ M_inv
     Vp = B @ fac_F.inverse() @ B.T
     F = B @ fac_F.F() @ B_inv
     H_inv = B @ st.factor.inverse() @ B.T
