@@ -17,6 +17,7 @@ from scipy.linalg.blas import dsyrk
 from .backend import map_blocks
 from .fit import QRStats
 from .reparam import centring_shift
+from .rows import RFactor
 from .stable import psd_sqrt
 
 DEFAULT_BLOCK_ROWS = 50_000
@@ -25,6 +26,46 @@ DEFAULT_BLOCK_ROWS = 50_000
 def design_block(terms: Sequence, encodings: Sequence[np.ndarray], rows: slice) -> np.ndarray:
     """Columns of all terms for one block of rows, in coefficient order."""
     return np.hstack([t.expand(e[rows]) for t, e in zip(terms, encodings, strict=True)])
+
+
+class GramKernel:
+    """Per block: Z = sqrt(w) [X_c, (y - offset) / y_scale] reduced to Z'Z (upper
+    triangle, BLAS syrk) or to its Householder R (``method="qr"``), and, given the
+    weighted mean ``ybar`` of y, the null deviance sum w (y - ybar)^2."""
+
+    def __init__(self, method: str, weighted: bool, y_scale: float, ybar=None):
+        self.method, self.weighted, self.y_scale, self.ybar = method, weighted, y_scale, ybar
+
+    def __call__(self, ch):
+        m, p = ch.X.shape
+        null = 0.0 if self.ybar is None else float(np.sum(ch.w * (ch.y - self.ybar) ** 2))
+        Z = np.empty((m, p + 1))
+        Z[:, :-1] = ch.X
+        Z[:, -1] = (ch.y - ch.off) / self.y_scale
+        if self.weighted:
+            Z *= np.sqrt(ch.w)[:, None]
+        if self.method == "gram":
+            if m == 0:
+                return np.zeros((p + 1, p + 1)), null
+            return dsyrk(1.0, Z, trans=1, lower=0), null
+        return RFactor(qr(Z, mode="r", overwrite_a=True, check_finite=False)[0]), null
+
+
+def accumulate_rows(rows, y_scale: float = 1.0, weighted: bool = False,
+                    method: str = "gram", ybar=None):
+    """One pass over a row source (rows.py): (QRStats of [sqrt(W) X_c, sqrt(W) y~],
+    null deviance or 0), y~ = (y - offset) / y_scale; see ``accumulate``. If the Gram
+    matrix is not numerically positive definite the QR pass is made here."""
+    (R_or_G, null), rowmax = rows.reduce(GramKernel(method, weighted, y_scale, ybar),
+                                         rowmax=True)
+    if method == "gram":
+        try:
+            R_aug = cholesky(R_or_G, lower=False, check_finite=False)
+        except LinAlgError:
+            return accumulate_rows(rows, y_scale, weighted, "qr", ybar)
+    else:
+        R_aug = R_or_G.R
+    return QRStats.from_augmented(R_aug, rows.n, rows.shift, rowmax), null
 
 
 def accumulate(
@@ -49,37 +90,14 @@ def accumulate(
     ``fit.needs_qr`` detects so that the caller can make a ``"qr"`` pass instead. If the
     Gram matrix is not numerically positive definite the QR pass is made here.
     """
+    from .design import StreamedDesign
+    from .rows import ArrayRows
+
     n = y.shape[0]
-    bounds = np.cumsum([0] + [t.n_coef for t in terms])
     shift = first_block_centring(terms, encodings, block_rows, intercept)
-
-    def reduce(rows: slice):
-        X = design_block(terms, encodings, rows)
-        rowmax = np.array(
-            [np.abs(X[:, a:b]).sum(axis=1).max() for a, b in pairwise(bounds)]
-        )
-        Z = np.empty((X.shape[0], X.shape[1] + 1))
-        np.subtract(X, shift, out=Z[:, :-1])
-        Z[:, -1] = y[rows]
-        if weights is not None:
-            Z *= np.sqrt(weights[rows])[:, None]
-        if method == "gram":
-            return dsyrk(1.0, Z, trans=1, lower=0), rowmax
-        return qr(Z, mode="r", overwrite_a=True, check_finite=False)[0], rowmax
-
-    parts = map_blocks(reduce, n, block_rows)
-    rowmax = np.max([p[1] for p in parts], axis=0)
-    if method == "gram":
-        G = sum(p[0] for p in parts)
-        try:
-            R_aug = cholesky(G, lower=False, check_finite=False)
-        except LinAlgError:
-            return accumulate(terms, encodings, y, weights, block_rows, intercept, "qr")
-        return QRStats.from_augmented(R_aug, n, shift, rowmax)
-    R_aug = parts[0][0]
-    if len(parts) > 1:
-        R_aug = qr(np.vstack([p[0] for p in parts]), mode="r", overwrite_a=True)[0]
-    return QRStats.from_augmented(R_aug, n, shift, rowmax)
+    w = np.ones(n) if weights is None else weights
+    rows = ArrayRows(StreamedDesign(terms, encodings, block_rows, shift), y, w, np.zeros(n))
+    return accumulate_rows(rows, 1.0, weights is not None, method)[0]
 
 
 def first_block_centring(terms: Sequence, encodings: Sequence[np.ndarray], block_rows: int,

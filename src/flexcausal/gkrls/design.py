@@ -80,8 +80,12 @@ class StreamedDesign(Design):
         self.p = sum(t.n_coef for t in terms)
         self.shift = np.zeros(self.p) if shift is None else shift
 
+    def raw_block(self, rows: slice) -> np.ndarray:
+        """The uncentred block X[rows]."""
+        return design_block(self.terms, self.encodings, rows)
+
     def _block(self, rows: slice) -> np.ndarray:
-        Xb = design_block(self.terms, self.encodings, rows)
+        Xb = self.raw_block(rows)
         if np.any(self.shift):
             Xb -= self.shift
         return Xb

@@ -12,16 +12,18 @@ REML (pirls.py). Both return a ``result.FitResult``; nothing here knows the GAM 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
 from .backend import SMALL_P, blas_one_thread
-from .blocks import accumulate
-from .design import make_design
+from .blocks import accumulate_rows, first_block_centring
+from .design import StreamedDesign, make_design
 from .fit import PenaltyBlock, fit_reml, needs_qr
-from .pirls import GLMProblem, fit_laml
+from .pirls import GLMProblem, PassKernel, PassStats, fit_laml
 from .reparam import total_penalty
 from .result import FitResult
+from .rows import ArrayRows
 from .terms import term_slices
 
 METHODS = ("REML", "ML")
@@ -60,59 +62,114 @@ def has_intercept(terms) -> bool:
     return first.kind == "parametric" and first.coef_names[:1] == ["(Intercept)"]
 
 
+@dataclass
+class ResponseStats:
+    """What the fits need to know about y and the prior weights before the first pass
+    (from the arrays in memory, or from the metadata pass over Dask partitions)."""
+
+    n: int  # rows
+    n_pos: int  # rows with positive weight
+    ybar: float  # weighted mean of y
+    y_scale: float  # RMS of y - offset (Gaussian: REML on y / y_scale)
+    log_weight_sum: float  # sum of log w over rows with w > 0
+
+    @classmethod
+    def of(cls, y, w, off) -> ResponseStats:
+        return cls(len(y), int(np.sum(w > 0)), float(np.average(y, weights=w)),
+                   _rms(y - off), float(np.sum(np.log(w[w > 0]))))
+
+
 @_small_p_on_one_thread
 def fit_gaussian(terms, encodings, y, w, off, sp, weighted: bool, block_rows: int,
                  log_weight_sum: float, method: str = "REML") -> FitResult:
-    """Identity link: one streamed pass to the factor of [X, y], then REML (or ML) on
-    p x p. The reported scale is REML's D / (n - M_p); under ML (whose own estimate is
-    D / n, ``reml_scale``) it is mgcv's ``scale.est``, RSS / (n - sum edf), as mgcv
-    reports and uses in Vp."""
+    """Identity link on in-memory data: ``fit_gaussian_rows`` on the terms' encodings
+    streamed block by block."""
+    shift = first_block_centring(terms, encodings, block_rows, has_intercept(terms))
+    rows = ArrayRows(StreamedDesign(terms, encodings, block_rows, shift), y, w, off)
+    stats = ResponseStats.of(y, w, off)
+    stats.log_weight_sum = log_weight_sum
+    return fit_gaussian_rows(terms, rows, sp, weighted, stats, method)
+
+
+@_small_p_on_one_thread
+def fit_gaussian_rows(terms, rows, sp, weighted: bool, stats: ResponseStats,
+                      method: str = "REML") -> FitResult:
+    """Identity link: one pass over the row source to the factor of [X, y], then REML
+    (or ML) on p x p. The reported scale is REML's D / (n - M_p); under ML (whose own
+    estimate is D / n, ``reml_scale``) it is mgcv's ``scale.est``, RSS / (n - sum edf),
+    as mgcv reports and uses in Vp."""
     # REML is equivariant in the units of y (fit_reml): fit y / a, with a the RMS
     # of y, so that D and D^2 neither underflow nor overflow
-    a = _rms(y - off)
-    args = (terms, encodings, (y - off) / a, w if weighted else None, block_rows,
-            has_intercept(terms))
-    qrs = accumulate(*args, method="gram")
+    a = stats.y_scale
+    qrs, null_dev = accumulate_rows(rows, a, weighted, "gram", stats.ybar)
     for term, rowmax in zip(terms, qrs.max_row_abs_sum, strict=True):
         term.finish(rowmax)
     blocks = penalty_blocks(terms)
     if needs_qr(qrs, blocks):  # ill-conditioned or interpolating: exact QR pass
-        qrs = accumulate(*args, method="qr")
-    qrs.n = int(np.sum(w > 0))
-    res = fit_reml(qrs, blocks, sp=sp, log_weight_sum=log_weight_sum, y_scale=a,
+        qrs = accumulate_rows(rows, a, weighted, "qr")[0]
+    qrs.n = stats.n_pos
+    res = fit_reml(qrs, blocks, sp=sp, log_weight_sum=stats.log_weight_sum, y_scale=a,
                    method=method)
     post = res.post
     edf = np.diag(post.F).copy()
     scale = res.scale if method == "REML" else res.rss / (qrs.n - edf.sum())
     Vp = post.A_inv * scale
-    null_dev = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
     # residual mean is 0 with an intercept, so var(resid) (n-1) = weighted RSS
     r2 = 1.0 - (res.rss / (qrs.n - edf.sum())) / (null_dev / (qrs.n - 1))
     return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,
                      float(scale), float(res.scale), float(res.reml), float(res.rss),
-                     null_dev, float(r2), bool(res.converged), int(res.n_iter), None)
+                     float(null_dev), float(r2), bool(res.converged), int(res.n_iter), None)
 
 
 @_small_p_on_one_thread
 def fit_glm(terms, encodings, y, w, off, family, sp, block_rows: int,
             memory_budget: float, method: str = "REML") -> FitResult:
-    """Other exponential families: cached (or streamed) X, penalized IRLS inside LAML."""
+    """Other exponential families on in-memory data: the model matrix cached (or
+    streamed when it does not fit ``memory_budget``), then ``fit_glm_rows``."""
     X, rowmax = make_design(terms, encodings, block_rows, memory_budget,
                             intercept=has_intercept(terms))
+    rows = ArrayRows(X, y, w, off, rowmax=rowmax)
+    return fit_glm_rows(terms, rows, family, sp, method)
+
+
+class FinalKernel:
+    """At the fitted beta: the null deviance (y against its weighted mean ``ybar``)
+    and the sums behind mgcv's adjusted r^2 (``_r2_adjusted``)."""
+
+    def __init__(self, family, beta, ybar: float):
+        self.family, self.beta, self.ybar = family, beta, ybar
+
+    def __call__(self, ch):
+        fam = self.family
+        mu = fam.link.inverse(ch.X @ self.beta + ch.off)
+        sw = np.sqrt(ch.w)
+        r = sw * (ch.y - mu)
+        r0 = sw * (ch.y - self.ybar)
+        null = float(np.sum(fam.dev_resids(ch.y, np.full_like(ch.y, self.ybar), ch.w)))
+        return (null, np.array([r.sum(), r @ r, r0.sum(), r0 @ r0]), ch.X.shape[0])
+
+
+@_small_p_on_one_thread
+def fit_glm_rows(terms, rows, family, sp, method: str = "REML") -> FitResult:
+    """Exponential families on any row source (rows.py): penalized IRLS inside LAML,
+    every pass a reduction over the row blocks (pirls.py)."""
+    start, rowmax = rows.reduce(PassKernel(family, None), rowmax=True)
     for term, m in zip(terms, rowmax, strict=True):
         term.finish(m)
     blocks = penalty_blocks(terms)
-    res = fit_laml(GLMProblem(X, y, w, off, family, blocks, method=method), sp=sp)
+    problem = GLMProblem.on_rows(rows, family, blocks, method=method)
+    problem._start = PassStats.of(start, newton=True)
+    res = fit_laml(problem, sp=sp)
     post = res.post
     Vp = post.A_inv * res.scale
     edf = np.diag(post.F).copy()
-    mu0 = np.full_like(y, np.average(y, weights=w))
-    null_dev = float(np.sum(family.dev_resids(y, mu0, w)))
-    r2 = _r2_adjusted(y, res.state.mu, w, edf.sum())
+    null_dev, sums, n = rows.reduce(FinalKernel(family, res.state.beta,
+                                                problem._start.ybar))
+    r2 = _r2_from_sums(sums, n, problem.n_pos, edf.sum())
     return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,
                      float(res.scale), float(res.reml_scale), float(res.reml),
-                     float(res.state.deviance), null_dev, r2, bool(res.converged),
-                     int(res.n_iter), res.state.eta)
+                     float(res.state.deviance), float(null_dev), r2, bool(res.converged),
+                     int(res.n_iter), None)
 
 
 def _rms(v: np.ndarray) -> float:
@@ -123,13 +180,13 @@ def _rms(v: np.ndarray) -> float:
     return top * float(np.sqrt(np.mean((v / top) ** 2)))
 
 
-def _r2_adjusted(y, mu, w, edf) -> float:
-    """mgcv summary.gam: 1 - var(sqrt(w)(y - mu)) (n - 1) / (var(sqrt(w)(y - ybar)) df_resid)."""
-    sw = np.sqrt(w)
-    n = np.sum(w > 0)
-    ybar = np.average(y, weights=w)
-    return float(1 - np.var(sw * (y - mu), ddof=1) * (n - 1)
-                 / (np.var(sw * (y - ybar), ddof=1) * (n - edf)))
+def _r2_from_sums(sums, n_rows: int, n_pos: int, edf) -> float:
+    """mgcv summary.gam: 1 - var(sqrt(w)(y - mu)) (n - 1) / (var(sqrt(w)(y - ybar))
+    df_resid), the variances over all rows from their sums and sums of squares."""
+    s1, q1, s0, q0 = sums
+    var1 = (q1 - s1 * s1 / n_rows) / (n_rows - 1)
+    var0 = (q0 - s0 * s0 / n_rows) / (n_rows - 1)
+    return float(1 - var1 * (n_pos - 1) / (var0 * (n_pos - edf)))
 
 
 @_small_p_on_one_thread

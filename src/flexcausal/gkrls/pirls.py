@@ -18,7 +18,14 @@ below with H^{-1} replaced by U_r H_rr^{-1} U_r' (``range_inverse_sqrt``).
 The gradient uses the envelope theorem for b and phi and
 d log|H| / d rho_j = tr(H^{-1} (lambda_j S_j + X' diag(W'(eta) X db/drho_j) X)),
 db/drho_j = -lambda_j H^{-1} S_j b. The Hessian in rho is a central difference of
-this exact gradient. The model matrix is held in memory (row blocks are reduced).
+this exact gradient.
+
+The rows are reached only through a row source (rows.py): every pass is one reduction
+of a kernel over row blocks, which recomputes eta = X b + offset, mu and the working
+weights from b inside the block, so no per-row vector is kept between passes (the same
+code runs on in-memory arrays and on Dask partitions). A PIRLS iteration is one pass:
+the pass that evaluates the penalized deviance of a trial step also accumulates X'WX and
+X'Wz there, which the next iteration uses when the step is accepted.
 
 With overlapping penalties (reparam.py) S_j b and tr(H^{-1} lambda_j S_j) - d log|S|_+ /
 d rho_j = -tr(F Pi_j) come from the factor (stable.PenalizedFactor.penalty_vectors,
@@ -32,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError
+from scipy.linalg.blas import dsyrk
 from scipy.optimize import minimize_scalar
 
 from .design import Design
@@ -47,35 +55,141 @@ from .fit import (
 )
 from .optimize import newton_minimize
 from .reparam import PenaltyBlock, Reparametrization, basis_map
+from .rows import ArrayRows, Max
 from .stable import PenalizedFactor
+
+
+# ----------------------------------------------------------------- per-block maths
+def working(family: Family, y, w, off, eta, newton: bool = True):
+    """Newton (or Fisher) weights W and working response z at eta (module docstring)."""
+    link = family.link
+    mu = link.inverse(eta)
+    mu_eta = link.mu_eta(eta)
+    var = family.variance(mu)
+    c = y - mu
+    if newton and not family.canonical:
+        alpha = 1.0 + c * (family.dvar(mu) / var + link.d2link(mu) * mu_eta)
+        alpha = np.where(alpha == 0, np.finfo(float).eps, alpha)
+    else:
+        alpha = np.ones_like(mu)
+    W = w * alpha * mu_eta**2 / var
+    z = eta - off + c / (mu_eta * alpha)
+    return W, z
+
+
+def dW_deta(family: Family, y, w, off, eta) -> np.ndarray:
+    """d W_i / d eta_i of the Newton weights by central differences (y fixed)."""
+    h = 1e-5 * (1.0 + np.abs(eta))
+    return (working(family, y, w, off, eta + h)[0]
+            - working(family, y, w, off, eta - h)[0]) / (2 * h)
+
+
+def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """X' diag(W) X, symmetric (BLAS syrk on sqrt(W) X when W >= 0)."""
+    if X.shape[0] == 0:
+        return np.zeros((X.shape[1], X.shape[1]))
+    if np.all(W >= 0):
+        G = dsyrk(1.0, np.sqrt(W)[:, None] * X, trans=1, lower=0)
+        return np.triu(G) + np.triu(G, 1).T
+    return X.T @ (W[:, None] * X)
+
+
+def _eta(family: Family, chunk, beta):
+    if beta is None:  # the start: eta = g(mu_start(y))
+        return family.link.link(family.mu_start(chunk.y, chunk.w))
+    return chunk.X @ beta + chunk.off
+
+
+class PassKernel:
+    """One pass at coefficients ``beta`` (None: at mu_start): the deviance and, with
+    ``gram``, X'WX, X'Wz, sum W z^2 (Newton or Fisher weights), the Pearson sum and
+    max |y - mu|; rows with an invalid mu make the pass report ``invalid``.
+    Result: (invalid, deviance, X'WX, X'Wz, sum W z^2, Pearson, Max|y - mu|, n_pos,
+    sum w y, sum w)."""
+
+    def __init__(self, family: Family, beta, newton: bool = True, gram: bool = True):
+        self.family, self.beta, self.newton, self.gram = family, beta, newton, gram
+
+    def __call__(self, ch):
+        fam = self.family
+        eta = _eta(fam, ch, self.beta)
+        mu = fam.link.inverse(eta)
+        resp = (int(np.sum(ch.w > 0)), float(ch.w @ ch.y), float(ch.w.sum()))
+        if self.beta is not None and not fam.valid_mu(mu):
+            return (1, 0.0, None, None, 0.0, 0.0, None, *resp)
+        dev = float(np.sum(fam.dev_resids(ch.y, mu, ch.w)))
+        resid = Max(np.max(np.abs(ch.y - mu), initial=0.0))
+        if not self.gram:
+            return (0, dev, None, None, 0.0, 0.0, resid, *resp)
+        W, z = working(fam, ch.y, ch.w, ch.off, eta, self.newton)
+        pearson = float(np.sum(ch.w * (ch.y - mu) ** 2 / fam.variance(mu)))
+        return (0, dev, weighted_gram(ch.X, W), ch.X.T @ (W * z), float(np.sum(W * z * z)),
+                pearson, resid, *resp)
+
+
+@dataclass
+class PassStats:
+    """The reduced result of a ``PassKernel`` pass."""
+
+    invalid: bool
+    deviance: float
+    gram: np.ndarray | None
+    xwz: np.ndarray | None
+    wzz: float
+    pearson: float
+    max_resid: float
+    n_pos: int
+    ybar: float  # weighted mean of y
+    newton: bool
+
+    @classmethod
+    def of(cls, out, newton: bool) -> PassStats:
+        invalid, dev, gram, xwz, wzz, pearson, resid, npos, wy, wsum = out
+        return cls(bool(invalid), float(dev), gram, xwz, float(wzz), float(pearson),
+                   float(resid.v) if resid is not None else np.inf, int(npos),
+                   float(wy) / float(wsum), newton)
+
+
+class GradientKernel:
+    """u = X' (dW/deta * h), h_i = ||L'x_i||^2 the leverages under L L' (LAML gradient)."""
+
+    def __init__(self, family: Family, beta, L):
+        self.family, self.beta, self.L = family, beta, L
+
+    def __call__(self, ch):
+        eta = ch.X @ self.beta + ch.off
+        XL = ch.X @ self.L
+        h = np.einsum("ij,ij->i", XL, XL)
+        return ch.X.T @ (dW_deta(self.family, ch.y, ch.w, ch.off, eta) * h)
 
 
 @dataclass
 class PIRLSState:
     beta: np.ndarray
-    eta: np.ndarray
-    mu: np.ndarray
     deviance: float
     penalty: float
-    W: np.ndarray  # Newton working weights at beta
     n_iter: int
     converged: bool
-    gram: np.ndarray  # X_c'WX_c at beta
+    gram: np.ndarray  # X_c'WX_c at beta (Newton weights unless ``stats.newton`` is False)
     factor: PenalizedFactor  # of X_c'WX_c + S_lambda (stable.py)
+    stats: PassStats  # the pass at beta
 
 
 class GLMProblem:
-    """y, prior weights, offset and the model matrix (a ``design.Design``) for one family.
+    """One family's penalized IRLS and LAML over a row source.
 
-    Coefficients live in the centred basis of the design (b_c, X_c b_c = X b); penalties
-    are applied through the diagonal-penalty basis b_c = T b_r (reparam.py).
+    ``GLMProblem(X, y, weights, offset, family, blocks)`` with X a ``design.Design``
+    (in memory), or ``GLMProblem.on_rows(source, family, blocks)`` with any
+    ``rows.RowSource`` (e.g. Dask partitions). Coefficients live in the centred basis of
+    the source (b_c, X_c b_c = X b); penalties are applied through the diagonal-penalty
+    basis b_c = T b_r (reparam.py).
     """
 
-    def __init__(self, X: Design, y, weights, offset, family: Family,
+    def __init__(self, X, y, weights, offset, family: Family,
                  blocks: list[PenaltyBlock], method: str = "REML"):
-        self.X, self.y, self.w, self.offset = X, y, weights, offset
+        self.rows = ArrayRows(X, y, weights, offset) if isinstance(X, Design) else X
         self.family, self.blocks = family, blocks
-        self.p = X.p
+        self.p = self.rows.p
         self.rp = Reparametrization.from_blocks(blocks, self.p)
         self.null_dim = self.rp.null_dim
         self.method = method
@@ -85,31 +199,37 @@ class GLMProblem:
         self.U0 = null_basis(self.rp) if self.ml else None
         self._beta = None  # warm start
         self._cache = None  # (rho, PIRLSState) of the last PIRLS
+        self._start = None  # PassStats at mu_start (Newton weights)
+        self.n_passes = 0
 
-    # ----------------------------------------------------------------- weights
-    def working(self, eta: np.ndarray, newton: bool = True):
-        """Newton (or Fisher) weights W and working response z at eta."""
-        fam, link = self.family, self.family.link
-        mu = link.inverse(eta)
-        mu_eta = link.mu_eta(eta)
-        var = fam.variance(mu)
-        c = self.y - mu
-        if newton and not fam.canonical:
-            alpha = 1.0 + c * (fam.dvar(mu) / var + link.d2link(mu) * mu_eta)
-            alpha = np.where(alpha == 0, np.finfo(float).eps, alpha)
-        else:
-            alpha = np.ones_like(mu)
-        W = self.w * alpha * mu_eta**2 / var
-        z = eta - self.offset + c / (mu_eta * alpha)
-        return W, z
+    @classmethod
+    def on_rows(cls, rows, family: Family, blocks: list[PenaltyBlock],
+                method: str = "REML") -> GLMProblem:
+        return cls(rows, None, None, None, family, blocks, method)
 
-    def dW_deta(self, eta: np.ndarray) -> np.ndarray:
-        """d W_i / d eta_i by central differences (elementwise, y fixed)."""
-        h = 1e-5 * (1.0 + np.abs(eta))
-        return (self.working(eta + h)[0] - self.working(eta - h)[0]) / (2 * h)
+    # ------------------------------------------------------------------ passes
+    def reduce(self, kernel):
+        self.n_passes += 1
+        return self.rows.reduce(kernel)
 
-    def deviance(self, mu: np.ndarray) -> float:
-        return float(np.sum(self.family.dev_resids(self.y, mu, self.w)))
+    def evaluate(self, beta, newton: bool = True, gram: bool = True) -> PassStats:
+        """One pass at ``beta`` (None: at mu_start, cached)."""
+        if beta is None and newton and gram and self._start is not None:
+            return self._start
+        stats = PassStats.of(self.reduce(PassKernel(self.family, beta, newton, gram)), newton)
+        if beta is None and newton and gram:
+            self._start = stats
+        return stats
+
+    def start_gram(self) -> np.ndarray:
+        """X'WX with Fisher weights at mu_start (mgcv ``initial.sp``)."""
+        if self.family.canonical:
+            return self.evaluate(None).gram
+        return self.evaluate(None, newton=False).gram
+
+    @property
+    def n_pos(self) -> int:
+        return self.evaluate(None).n_pos
 
     # ------------------------------------------------------------------ PIRLS
     def penalty(self, beta: np.ndarray, rho: np.ndarray) -> float:
@@ -117,16 +237,16 @@ class GLMProblem:
         for overlapping groups): no large cancellations."""
         return self.rp.penalty(beta, rho)
 
-    def _factor(self, eta: np.ndarray, rho: np.ndarray):
-        """Working weights, response, X'WX and its penalized factor (Newton, else Fisher)."""
-        W, z = self.working(eta)
-        gram = self.X.gram(W)
+    def _factor(self, stats: PassStats, beta, rho: np.ndarray):
+        """The penalized factor at ``stats`` (Newton); if the Newton Hessian is not
+        positive definite, a Fisher pass at the same beta and its factor."""
         try:
-            return W, z, gram, PenalizedFactor(self.rp, rho, G=gram), True
-        except LinAlgError:  # indefinite Newton Hessian: Fisher step instead
-            W, z = self.working(eta, newton=False)
-            gram = self.X.gram(W)
-            return W, z, gram, PenalizedFactor(self.rp, rho, G=gram), False
+            return stats, PenalizedFactor(self.rp, rho, G=stats.gram)
+        except LinAlgError:
+            if not stats.newton or self.family.canonical:
+                raise
+            fisher = self.evaluate(beta, newton=False)
+            return fisher, PenalizedFactor(self.rp, rho, G=fisher.gram)
 
     def pirls(self, rho: np.ndarray, max_iter: int = 100) -> PIRLSState:
         """Newton PIRLS from the warm start; stops when the Newton step is negligible.
@@ -138,21 +258,17 @@ class GLMProblem:
         ``max_iter``. At the end the weights, X'WX and factor are those at the returned
         beta, so LAML reuses them without another pass over the rows.
         """
-        fam = self.family
-        if self._beta is None:
-            eta = fam.link.link(fam.mu_start(self.y, self.w))
-            beta = None
-        else:
-            beta = self._beta
-            eta = self.X.dot(beta) + self.offset
-        mu = fam.link.inverse(eta)
-        pdev = np.inf if beta is None else self.deviance(mu) + self.penalty(beta, rho)
+        beta = self._beta
+        cur = self.evaluate(beta)
+        if beta is not None and cur.invalid:  # a warm start outside the family's range
+            beta, cur = None, self.evaluate(None)
+        pdev = np.inf if beta is None else cur.deviance + self.penalty(beta, rho)
         converged, stalled, separated, change = False, False, False, np.inf
         for it in range(1, max_iter + 1):  # noqa: B007 - it is reported after the loop
-            W, z, gram, fac, newton = self._factor(eta, rho)
+            used, fac = self._factor(cur, beta, rho)
             T = fac.T  # the working basis at rho
-            new = T @ fac.solve(T.T @ self.X.tdot(W * z))
-            if beta is not None and newton:
+            new = T @ fac.solve(T.T @ used.xwz)
+            if beta is not None and used.newton:
                 step = np.max(np.abs(new - beta))
                 if step < 1e-9 * (1.0 + np.max(np.abs(beta))) or change <= 1e-13 * abs(pdev):
                     converged = True
@@ -160,14 +276,13 @@ class GLMProblem:
                 if change <= 1e-13 * (abs(pdev) + 0.1):  # mgcv's absolute floor
                     # the deviance is ~0 while b keeps growing: the fitted values
                     # reproduce y (perfect separation); more steps only move b to infinity
-                    separated = bool(np.max(np.abs(self.y - mu)) < 1e-6)
+                    separated = bool(cur.max_resid < 1e-6)
                     converged = not separated
                     break
             for _ in range(40):  # step halving on the penalized deviance
-                eta_new = self.X.dot(new) + self.offset
-                mu_new = fam.link.inverse(eta_new)
-                if fam.valid_mu(mu_new):
-                    pdev_new = self.deviance(mu_new) + self.penalty(new, rho)
+                trial = self.evaluate(new)
+                if not trial.invalid:
+                    pdev_new = trial.deviance + self.penalty(new, rho)
                     if pdev_new <= pdev + 1e-12 * abs(pdev_new):
                         break
                 if beta is None:
@@ -178,7 +293,7 @@ class GLMProblem:
                 converged = change <= 1e-8 * abs(pdev)
                 break
             change = abs(pdev - pdev_new) if np.isfinite(pdev) else np.inf
-            beta, eta, mu, pdev = new, eta_new, mu_new, pdev_new
+            beta, cur, pdev = new, trial, pdev_new
         if not converged:
             what = ("could not lower the penalized deviance" if stalled
                     else f"did not converge after {it} iterations")
@@ -195,13 +310,15 @@ class GLMProblem:
         if not (converged or stalled or separated):
             # ran out of iterations after a step: the weights and factor must belong to
             # the returned beta
-            W, z, gram, fac, newton = self._factor(eta, rho)
+            used, fac = self._factor(cur, beta, rho)
         self._beta = beta
-        dev = self.deviance(mu)
-        return PIRLSState(beta, eta, mu, dev, self.penalty(beta, rho), W, it, converged, gram,
-                          fac)
+        return PIRLSState(beta, cur.deviance, self.penalty(beta, rho), it, converged,
+                          used.gram, fac, used)
 
     # ------------------------------------------------------------------- LAML
+    def saturated_loglik(self, phi: float) -> float:
+        return self.rows.saturated_loglik(self.family, phi)
+
     def profile_scale(self, Dp: float) -> float:
         """phi minimising D_p/(2 phi) - ls(phi) - M_p/2 log(2 pi phi) (1 if known; ML:
         without the M_p term)."""
@@ -209,14 +326,14 @@ class GLMProblem:
         if fam.scale_known:
             return 1.0
         if fam.name == "gaussian":
-            return Dp / (np.sum(self.w > 0) - self.reml_dim)
+            return Dp / (self.n_pos - self.reml_dim)
 
         def f(log_phi):
             phi = np.exp(log_phi)
-            return (Dp / (2 * phi) - fam.saturated_loglik(self.y, self.w, phi)
+            return (Dp / (2 * phi) - self.saturated_loglik(phi)
                     - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
 
-        guess = np.log(max(Dp / len(self.y), 1e-12))
+        guess = np.log(max(Dp / self.rows.n, 1e-12))
         res = minimize_scalar(f, bracket=(guess - 1, guess + 1), tol=1e-12)
         return float(np.exp(res.x))
 
@@ -236,16 +353,16 @@ class GLMProblem:
         fac = st.factor
         Dp = st.deviance + st.penalty
         phi = self.profile_scale(Dp)
-        value = (Dp / (2 * phi) - self.family.saturated_loglik(self.y, self.w, phi)
+        value = (Dp / (2 * phi) - self.saturated_loglik(phi)
                  + 0.5 * fac.logdet_rel - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
-        U = basis_map(self.X.shift, fac)[0].T @ self.U0 if self.ml else None
+        U = basis_map(self.rows.shift, fac)[0].T @ self.U0 if self.ml else None
         if self.ml:
             value += 0.5 * fac.null_logdet(U)[0]
         if not gradient:
             return value, None, st, phi
         T = fac.T
         L = fac.range_inverse_sqrt(U) if self.ml else fac.inverse_sqrt()
-        u = self.X.tdot(self.dW_deta(st.eta) * self.X.leverages(T @ L))
+        u = self.reduce(GradientKernel(self.family, st.beta, T @ L))
         beta_r = T.T @ st.beta
         dD = fac.penalty_quadratics(beta_r)
         trF = fac.edf_excess()
@@ -271,6 +388,13 @@ class GLMProblem:
     def score(self, rho: np.ndarray) -> float:
         return self.laml(rho, gradient=False)[0]
 
+    def fisher_stats(self, st: PIRLSState) -> PassStats:
+        """The pass at the state's beta with Fisher weights (the state's own for
+        canonical links, where Newton and Fisher weights coincide)."""
+        if self.family.canonical or not st.stats.newton:
+            return st.stats
+        return self.evaluate(st.beta, newton=False)
+
     def pql_start(self, rho: np.ndarray, max_iter: int = 4) -> np.ndarray:
         """Starting rho by performance iteration (Wood 2017, Sec. 6.3.2).
 
@@ -280,10 +404,8 @@ class GLMProblem:
         """
         for _ in range(max_iter):
             st = self.state_at(rho)
-            W, z = self.working(st.eta, newton=False)
-            gram = st.gram if self.family.canonical else self.X.gram(W)
-            qrs = QRStats.from_gram(gram, self.X.tdot(W * z), float(np.sum(W * z * z)),
-                                    int(np.sum(self.w > 0)))
+            fs = self.fisher_stats(st)
+            qrs = QRStats.from_gram(fs.gram, fs.xwz, fs.wzz, self.n_pos)
             new = fit_reml(qrs, self.blocks, quiet=True, method=self.method).rho
             if np.max(np.abs(new - rho)) < 0.05:
                 return new
@@ -298,7 +420,6 @@ class GLMFit:
     scale: float
     reml: float
     post: Posterior  # Vp / phi, F and edf with Fisher weights at the optimum (mgcv)
-    W: np.ndarray
     state: PIRLSState
     n_iter: int
     converged: bool
@@ -313,10 +434,8 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         value, _, st, phi = problem.laml(rho, gradient=False)
         n_iter, converged = 0, st.converged
     else:
-        fam = problem.family
-        eta0 = fam.link.link(fam.mu_start(problem.y, problem.w))
-        W0, _ = problem.working(eta0, newton=False)  # mgcv initial.sp: weights at mustart
-        rho0 = initial_rho(problem.X.gram(W0), problem.blocks)
+        # mgcv initial.sp: Fisher weights at mustart
+        rho0 = initial_rho(problem.start_gram(), problem.blocks)
         rho0 = problem.pql_start(rho0)
         res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8,
                               what="LAML" if problem.method == "REML" else "ML",
@@ -326,15 +445,12 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         n_iter, converged = res.n_iter, res.converged and st.converged
     # mgcv post-processing: Vp and edf use Fisher weights at the final mu (the same as
     # Newton's for canonical links), and an estimated scale is reported as Pearson's.
-    W, _ = problem.working(st.eta, newton=False)
-    gram = st.gram if problem.family.canonical else problem.X.gram(W)
-    fac = PenalizedFactor(problem.rp, rho, G=gram)
-    post = posterior(fac, fac.T.T @ st.beta, problem.X.shift)
+    fs = problem.fisher_stats(st)
+    fac = PenalizedFactor(problem.rp, rho, G=fs.gram)
+    post = posterior(fac, fac.T.T @ st.beta, problem.rows.shift)
     reml_scale = phi
     if not problem.family.scale_known:
         edf = float(np.trace(post.F))
-        mu = st.mu
-        pearson = problem.w * (problem.y - mu) ** 2 / problem.family.variance(mu)
-        phi = float(pearson.sum() / (np.sum(problem.w > 0) - edf))
-    return GLMFit(post.beta, rho, phi, float(value), post, W, st, n_iter, converged,
+        phi = float(fs.pearson / (problem.n_pos - edf))
+    return GLMFit(post.beta, rho, phi, float(value), post, st, n_iter, converged,
                   reml_scale)
