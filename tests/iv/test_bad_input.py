@@ -367,8 +367,11 @@ def test_dfiv_divergence_warns_naming_learning_rate(data):
 def test_f2bmld_divergence_warns_naming_step_sizes(data):
     x, z, y = data
     with pytest.warns(RuntimeWarning, match=r"F2BMLD training diverged.*alpha=7.5.*gamma=30"):
+        # split/center_outcome: the defaults this diverging setting was written for (both
+        # stages now use all rows and the outcome is no longer centred by default)
         F2BMLD(outer_steps=100, inner_steps=2, n_particles_x=32, n_particles_z=32, gamma=30.0,
-               alpha=7.5, beta=3.75, optimizer="adam").fit(x, z, y)
+               alpha=7.5, beta=3.75, optimizer="adam", split=0.5,
+               center_outcome=True).fit(x, z, y)
 
 
 def test_f2bmld_non_finite_raises(data):

@@ -25,8 +25,20 @@ N times the Euclidean gradient of the particle loss, which the tests check with 
 
 ``optimizer="adam"`` feeds the same gradients to Adam (b1 = 0.5, b2 = 0.9, as the official
 code's learner) with ``noise=False`` by default: the practical setting of the paper's
-experiments. Data and outcome are standardised; h is returned on the original scale.
-Everything after validation is one jitted ``lax.scan`` over S outer steps.
+experiments. Everything after validation is one jitted ``lax.scan`` over S outer steps.
+
+``form="network"`` is the official practical form instead (github hudsonchen/F2BMLD,
+``methods/f2bmld/learner.py``): h, g and g~ are Linear-ReLU-Linear networks of width
+``hidden``, trained by Adam (lr 1e-3 by default) on the unhalved losses with l2 penalties
+``zeta1``/``zeta2`` on |theta|^2; the shared core ``flexcausal.iv._bilevel`` runs it (the
+same core runs the Bellman form in ``flexcausal.ope``).
+
+Data. Inputs are standardised. The outcome is divided by its root mean square and *not*
+centred (``center_outcome=False``): centring is exact for NPIV but not for the linear
+functionals the same algorithm serves (a shift of the reward is not a shift of Q in the
+Bellman form, and CartPole's constant reward would centre to 0). Minibatches are drawn by
+index with replacement (O(batch) per step at any n). Both stages use all rows unless
+``split`` asks for disjoint stage-1/stage-2 samples (the slides' m and n).
 
 Accuracy. The F^2BMLD paper validates the method on offline policy evaluation only. On the
 demand design (``benchmarks/npiv_demand.py``) it is less accurate than DFIV: the same
@@ -52,6 +64,8 @@ import optax
 
 from .._checks import check_choice, check_int, check_nonnegative, check_positive
 from ._base import FitData, NPIVEstimator, Standardizer, check_fraction, split_indices
+from ._bilevel import BilevelConfig, apply_fn, init_state, npiv_treat, run_chunk
+from ._nets import init_mlp
 
 __all__ = ["F2BMLD", "F2Config", "inner_step", "mf_forward", "outer_gradient",
            "wasserstein_grad"]
@@ -175,10 +189,12 @@ def inner_step(carry, key, x_p, batch, cfg: F2Config, opts=(None, None)):
 
 
 def _batch(key, data, cfg):
+    """Rows by index with replacement: O(batch) per call at any n (``jax.random.choice``
+    without replacement permutes all n rows, 1.5 s per call at n = 800k)."""
     x1, z1, z2, y2 = data
     k1, k2 = jax.random.split(key)
-    i1 = jax.random.choice(k1, x1.shape[0], (cfg.batch1,), replace=False)
-    i2 = jax.random.choice(k2, z2.shape[0], (cfg.batch2,), replace=False)
+    i1 = jax.random.randint(k1, (cfg.batch1,), 0, x1.shape[0])
+    i2 = jax.random.randint(k2, (cfg.batch2,), 0, z2.shape[0])
     return x1[i1], z1[i1], z2[i2], y2[i2]
 
 
@@ -230,32 +246,46 @@ class F2BMLD(NPIVEstimator):
 
     Parameters
     ----------
+    form : "mean_field" (the slides' particles, default) or "network" (official practical
+        form: ReLU MLPs with ``hidden`` units trained by Adam; module docstring).
     n_particles_x, n_particles_z : N_x neurons of h, N_z neurons of g (and of g~).
+    hidden : hidden width of h, g and g~ in the network form (official 50).
     inner_steps (T), outer_steps (S) : INNERLOOP iterations per outer step, outer steps.
-    alpha, beta, gamma : step sizes of z, z~ and x (> 0; learning rates with Adam).
+    alpha, beta, gamma : step sizes of z, z~ and x (> 0; learning rates with Adam; None:
+        0.5, 0.25, 2.0 for mean_field and 1e-3 each for network).
     lam : Lagrange multiplier lambda (> 0; lambda -> inf recovers the bilevel problem).
     sigma1, sigma2 : entropic temperatures (>= 0) of stage 1 and stage 2.
     zeta1, zeta2 : l2 penalties of the z and x particles (>= 0).
-    batch_size : rows per step in each stage (None: full batch).
-    optimizer : "langevin" (the slides' algorithm) or "adam" (the practical variant).
+    batch_size : rows per step in each stage (None: full batch), drawn with replacement.
+    optimizer : "langevin" (the slides' algorithm) or "adam" (the practical variant; None:
+        langevin for mean_field, adam for network).
     activation : neuron of h: "tanh" (bounded, as the theory assumes) or "relu" (linear
         extrapolation outside the data; g always uses tanh).
     noise : add the Langevin noise (None: True for "langevin", False for "adam").
-    split : fraction of rows in the stage-1 sample (m); the rest is stage 2 (n).
+    split : None (default: both stages use all rows) or the fraction of rows in a disjoint
+        stage-1 sample (m); the rest is stage 2 (n).
+    center_outcome : subtract the outcome's mean before scaling (exact for NPIV; default
+        False, see the module docstring).
     seed : int; initialisation, noise and minibatches come from ``jax.random.PRNGKey(seed)``.
 
-    Fitted: ``particles_x_`` (N_x, d + 2), ``particles_z_``, ``particles_z_tilde_``,
-    ``history_`` with ``F1``, ``F2`` and ``L_lambda`` per outer step (standardised scale).
+    Fitted: ``particles_x_`` (N_x, d + 2), ``particles_z_``, ``particles_z_tilde_`` (mean
+    field) or ``params_`` (h, g, g~) (network), ``history_`` with ``F1``, ``F2`` and
+    ``L_lambda`` per outer step (on the scaled outcome), ``y_scale_`` (mean, scale).
     """
 
-    _params = ("n_particles_x", "n_particles_z", "inner_steps", "outer_steps", "alpha", "beta",
-               "gamma", "lam", "sigma1", "sigma2", "zeta1", "zeta2", "batch_size", "optimizer",
-               "activation", "noise", "split", "seed")
+    _params = ("form", "n_particles_x", "n_particles_z", "hidden", "inner_steps", "outer_steps",
+               "alpha", "beta", "gamma", "lam", "sigma1", "sigma2", "zeta1", "zeta2",
+               "batch_size", "optimizer", "activation", "noise", "split", "center_outcome",
+               "seed")
 
-    def __init__(self, n_particles_x=256, n_particles_z=256, inner_steps=5, outer_steps=3000,
-                 alpha=0.5, beta=0.25, gamma=2.0, lam=1.0, sigma1=1e-5, sigma2=1e-5,
-                 zeta1=1e-4, zeta2=1e-4, batch_size=None, optimizer="langevin",
-                 activation="tanh", noise=None, split=0.5, seed=0):
+    def __init__(self, form="mean_field", n_particles_x=256, n_particles_z=256, hidden=50,
+                 inner_steps=5, outer_steps=3000, alpha=None, beta=None, gamma=None, lam=1.0,
+                 sigma1=1e-5, sigma2=1e-5, zeta1=1e-4, zeta2=1e-4, batch_size=None,
+                 optimizer=None, activation="tanh", noise=None, split=None,
+                 center_outcome=False, seed=0):
+        self.form = form
+        self.hidden = hidden
+        self.center_outcome = center_outcome
         self.n_particles_x = n_particles_x
         self.n_particles_z = n_particles_z
         self.inner_steps = inner_steps
@@ -276,29 +306,49 @@ class F2BMLD(NPIVEstimator):
         self.seed = seed
 
     def _validate(self) -> None:
-        for name in ("n_particles_x", "n_particles_z", "inner_steps", "outer_steps"):
+        check_choice(self.form, ["mean_field", "network"], "form")
+        for name in ("n_particles_x", "n_particles_z", "hidden", "inner_steps", "outer_steps"):
             check_int(getattr(self, name), name, minimum=1)
         for name in ("alpha", "beta", "gamma"):
-            check_positive(getattr(self, name), f"{name} (a step size)")
+            if getattr(self, name) is not None:
+                check_positive(getattr(self, name), f"{name} (a step size)")
         check_positive(self.lam, "lam (the Lagrange multiplier lambda)")
         for name in ("sigma1", "sigma2", "zeta1", "zeta2"):
             check_nonnegative(getattr(self, name), name)
         if self.batch_size is not None:
             check_int(self.batch_size, "batch_size", minimum=2)
-        check_choice(self.optimizer, ["langevin", "adam"], "optimizer")
+        if self.optimizer is not None:
+            check_choice(self.optimizer, ["langevin", "adam"], "optimizer")
         check_choice(self.activation, ["tanh", "relu"], "activation")
         if self.noise is not None and not isinstance(self.noise, bool):
             raise TypeError(f"noise must be True, False or None, got {self.noise!r}")
-        check_fraction(self.split, "split")
+        if self.split is not None:
+            check_fraction(self.split, "split")
+        if not isinstance(self.center_outcome, bool):
+            raise TypeError(f"center_outcome must be True or False, got {self.center_outcome!r}")
         check_int(self.seed, "seed")
 
+    @property
+    def _network(self) -> bool:
+        return self.form.lower() == "network"
+
+    def _steps(self):
+        """(alpha, beta, gamma) with the form's defaults for None."""
+        defaults = (1e-3, 1e-3, 1e-3) if self._network else (0.5, 0.25, 2.0)
+        return tuple(float(d if v is None else v)
+                     for v, d in zip((self.alpha, self.beta, self.gamma), defaults, strict=True))
+
+    def _optimizer(self) -> str:
+        return (self.optimizer or ("adam" if self._network else "langevin")).lower()
+
     def config(self, m: int, n: int) -> F2Config:
-        adam = self.optimizer.lower() == "adam"
+        adam = self._optimizer() == "adam"
         noise = (not adam) if self.noise is None else bool(self.noise)
         bs = self.batch_size
+        alpha, beta, gamma = self._steps()
         return F2Config(
-            lam=float(self.lam), alpha=float(self.alpha), beta=float(self.beta),
-            gamma=float(self.gamma), sigma1=float(self.sigma1), sigma2=float(self.sigma2),
+            lam=float(self.lam), alpha=alpha, beta=beta,
+            gamma=gamma, sigma1=float(self.sigma1), sigma2=float(self.sigma2),
             zeta1=float(self.zeta1), zeta2=float(self.zeta2), inner_steps=int(self.inner_steps),
             outer_steps=int(self.outer_steps), batch1=m if bs is None else min(bs, m),
             batch2=n if bs is None else min(bs, n), adam=adam, noise=noise,
@@ -306,24 +356,33 @@ class F2BMLD(NPIVEstimator):
         )
 
     def _fit(self, data: FitData) -> None:
-        rng = np.random.default_rng(self.seed)
-        i1, i2 = split_indices(len(data.y), self.split, rng)
+        n = len(data.y)
+        if self.split is None:
+            i1 = i2 = np.arange(n)
+        else:
+            i1, i2 = split_indices(n, self.split, np.random.default_rng(self.seed))
         self.sx_, self.sz_ = Standardizer(data.xw), Standardizer(data.zw)
-        y_mean, y_std = data.y.mean(), data.y.std() or 1.0
-        self.y_scale_ = (float(y_mean), float(y_std))
+        y_mean = float(data.y.mean()) if self.center_outcome else 0.0
+        y_scale = float(np.sqrt(np.mean((data.y - y_mean) ** 2))) or 1.0
+        self.y_scale_ = (y_mean, y_scale)
         f32 = jnp.float32
         arrays = (jnp.asarray(self.sx_(data.xw[i1]), f32), jnp.asarray(self.sz_(data.zw[i1]), f32),
                   jnp.asarray(self.sz_(data.zw[i2]), f32),
-                  jnp.asarray((data.y[i2] - y_mean) / y_std, f32))
+                  jnp.asarray((data.y[i2] - y_mean) / y_scale, f32))
         cfg = self.config(len(i1), len(i2))
         self.config_ = cfg
         kx, kz, kzt, krun = jax.random.split(jax.random.PRNGKey(self.seed), 4)
-        particles = (init_particles(kx, self.n_particles_x, data.xw.shape[1]),
-                     init_particles(kz, self.n_particles_z, data.zw.shape[1]),
-                     init_particles(kzt, self.n_particles_z, data.zw.shape[1]))
-        x_p, z_p, zt_p, losses = _run(particles, krun, arrays, cfg)
+        if self._network:
+            losses = self._fit_network(arrays, (kx, kz, kzt, krun), cfg)
+        else:
+            particles = (init_particles(kx, self.n_particles_x, data.xw.shape[1]),
+                         init_particles(kz, self.n_particles_z, data.zw.shape[1]),
+                         init_particles(kzt, self.n_particles_z, data.zw.shape[1]))
+            x_p, z_p, zt_p, losses = _run(particles, krun, arrays, cfg)
+            self.particles_x_, self.particles_z_, self.particles_z_tilde_ = x_p, z_p, zt_p
         losses = np.asarray(losses)
-        steps = (f"alpha={self.alpha:g}, beta={self.beta:g}, gamma={self.gamma:g}")
+        alpha, beta, gamma = self._steps()
+        steps = (f"alpha={alpha:g}, beta={beta:g}, gamma={gamma:g}")
         if not np.all(np.isfinite(losses)):
             raise FloatingPointError(
                 f"F2BMLD diverged (non-finite loss): lower the step sizes ({steps}; beta and "
@@ -339,10 +398,33 @@ class F2BMLD(NPIVEstimator):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        self.particles_x_, self.particles_z_, self.particles_z_tilde_ = x_p, z_p, zt_p
         self.history_ = {"F1": losses[:, 0], "F2": losses[:, 1], "L_lambda": losses[:, 2]}
 
+    def _fit_network(self, arrays, keys, cfg: F2Config):
+        """The official network form through the shared core; losses as (F1, F2, L)."""
+        x1, z1, z2, y2 = arrays
+        kx, kz, kzt, krun = keys
+        width = int(self.hidden)
+        core = BilevelConfig(
+            form="network", lam=cfg.lam, lr_h=cfg.gamma, lr_g=cfg.alpha, lr_gt=cfg.beta,
+            reg_h=cfg.zeta2, reg_g=cfg.zeta1, inner_g=cfg.inner_steps,
+            inner_gt=cfg.inner_steps, batch1=cfg.batch1, batch2=cfg.batch2,
+            optimizer="adam" if cfg.adam else "langevin", noise=cfg.noise,
+            sigma1=cfg.sigma1, sigma2=cfg.sigma2, act_h=cfg.activation, act_g="relu")
+        params = (init_mlp(kx, (x1.shape[1], width, 1)), init_mlp(kz, (z1.shape[1], width, 1)),
+                  init_mlp(kzt, (z1.shape[1], width, 1)))
+        state, losses = run_chunk(init_state(core, params), krun, {"x": x1, "z": z1},
+                                  {"z": z2, "y": y2}, core, npiv_treat, cfg.outer_steps)
+        self.params_ = state[:3]
+        self._apply_h = apply_fn(core, "h")
+        losses = np.asarray(losses)
+        f1, f2 = 0.5 * losses[:, 0], 0.5 * losses[:, 2]
+        return np.column_stack([f1, f2, f2 + 0.5 * losses[:, 3]])
+
     def _predict(self, xw: np.ndarray) -> np.ndarray:
-        h = mf_forward(self.particles_x_, jnp.asarray(self.sx_(xw), jnp.float32),
-                       self.config_.activation)
+        x = jnp.asarray(self.sx_(xw), jnp.float32)
+        if self._network:
+            h = self._apply_h(self.params_[0], x)
+        else:
+            h = mf_forward(self.particles_x_, x, self.config_.activation)
         return np.asarray(h, dtype=np.float64) * self.y_scale_[1] + self.y_scale_[0]
