@@ -154,11 +154,13 @@ def panel():
 
 
 def test_huge_inner_lr_warns_naming_inner_lr(panel):
-    """The tester's case: inner_lr=1e6 trained to R_k ~ 1e23 without a word."""
+    """The tester's case: inner_lr=1e6 trained to R_k ~ 1e23 without a word (here without
+    the safeguard, which tests/cluster/test_safeguard.py covers)."""
     X, y, g = panel
     match = r"RFP training diverged.*lower inner_lr \(now 1e\+06\)"
     with pytest.warns(RuntimeWarning, match=match):
-        m = ClusterRegressor(hidden=(8,), epochs=3, inner_lr=1e6).fit(X, y, groups=g)
+        m = ClusterRegressor(hidden=(8,), epochs=3, inner_lr=1e6,
+                             inner_safeguard="none").fit(X, y, groups=g)
     assert m.loss_curve_[-1] > 1e3
 
 
@@ -179,7 +181,8 @@ def test_sane_fit_does_not_warn(panel, recwarn):
 def test_adapt_overshoot_warns_and_non_finite_raises(panel):
     X, y, g = panel
     with pytest.warns(RuntimeWarning, match="training diverged"):
-        m = ClusterRegressor(hidden=(8,), epochs=2, inner_lr=3.0).fit(X, y, groups=g)
+        m = ClusterRegressor(hidden=(8,), epochs=2, inner_lr=3.0,
+                             inner_safeguard="none").fit(X, y, groups=g)
     with pytest.warns(RuntimeWarning, match=r"adapt diverged: 1 inner step\(s\) raised the loss"):
         m.adapt(X[:6], y[:6], steps=1)
     with pytest.raises(FloatingPointError, match=r"adapt diverged.*lower inner_lr \(now 3\)"):

@@ -18,14 +18,38 @@ import numpy as np
 import optax
 
 from ._data import PaddedClusters
-from .objective import RFPConfig, rfp_objective
+from .objective import RFPConfig, inner_report, rfp_objective
+
+
+def _sgd_momentum(learning_rate: float) -> optax.GradientTransformation:
+    """SGD with heavy-ball momentum 0.9: the authors' outer optimizer in every example
+    (``optax.sgd(learning_rate=lr, momentum=0.9)``)."""
+    return optax.sgd(learning_rate, momentum=0.9)
+
 
 OPTIMIZERS = {
     "adam": optax.adam,
     "adamw": optax.adamw,
     "sgd": optax.sgd,
+    "sgd_momentum": _sgd_momentum,
     "rmsprop": optax.rmsprop,
 }
+
+# Early-stopping criteria on the held-out clusters (``validation_score``):
+#   "pooled":  mean loss of the pooled theta (eq. 19 averaged; the authors' exp1 validates
+#              with Cluster_Loss(inner, reg_value=0), which is this);
+#   "rfp":     R_k (eq. 18) with the training a;
+#   "adapted": R_k with a = 0, the loss after the k inner steps on each held-out cluster.
+VALIDATION_SCORES = ("pooled", "rfp", "adapted")
+
+
+def validation_config(cfg: RFPConfig, criterion: str) -> RFPConfig:
+    """The RFPConfig whose R_k is the early-stopping criterion ``criterion``."""
+    if criterion == "pooled":
+        return cfg.replace(pooled_weight=1.0, inner_steps=0)
+    if criterion == "adapted":
+        return cfg.replace(pooled_weight=0.0)
+    return cfg
 
 
 @functools.lru_cache(maxsize=64)
@@ -86,6 +110,9 @@ class TrainResult:
     initial_pooled_loss: float = float("nan")
     # do the inner steps increase the loss by more than OVERSHOOT_FACTOR at the last params?
     inner_overshoots: bool = False
+    # with the backtracking safeguard: share of inner tries rejected at the final params, on
+    # the probe clusters (0 when every inner step lowered its cluster's loss)
+    inner_rejected_share: float = 0.0
 
 
 # Training "diverged" when the last epoch's loss exceeds this multiple of the initial pooled
@@ -99,8 +126,8 @@ _PROBE_CLUSTERS = 64
 
 def pooled_loss(params, static, X, y, mask, cfg: RFPConfig) -> float:
     """The pooled loss (a = 1, no inner steps) of ``params`` on padded clusters."""
-    pooled = RFPConfig(1.0, 0, cfg.inner_lr, cfg.loss, cfg.first_order)
-    return float(evaluate(params, X, y, mask, static, pooled))
+    return float(evaluate(params, X, y, mask, static, cfg.replace(pooled_weight=1.0,
+                                                                  inner_steps=0)))
 
 
 def inner_overshoots(params, static, X, y, mask, cfg: RFPConfig, reference: float) -> bool:
@@ -113,9 +140,21 @@ def inner_overshoots(params, static, X, y, mask, cfg: RFPConfig, reference: floa
     before = pooled_loss(params, static, X, y, mask, cfg)
     if not before <= DIVERGENCE_FACTOR * max(reference, 1e-12):
         return False
-    post = RFPConfig(0.0, cfg.inner_steps, cfg.inner_lr, cfg.loss, cfg.first_order)
-    after = float(evaluate(params, X, y, mask, static, post))
+    after = float(evaluate(params, X, y, mask, static, cfg.replace(pooled_weight=0.0)))
     return not after <= OVERSHOOT_FACTOR * max(before, 1e-12)
+
+
+_inner_report = eqx.filter_jit(inner_report)
+
+
+def rejected_share(params, static, X, y, mask, cfg: RFPConfig) -> float:
+    """Share of the k inner tries that the backtracking safeguard rejected, over the
+    clusters with rows (0 without the safeguard or without inner steps)."""
+    if not cfg.needs_inner or cfg.inner_safeguard != "backtrack":
+        return 0.0
+    _, _, rej, _ = _inner_report(params, static, X, y, mask, cfg)
+    real = np.asarray(mask).sum(axis=1) > 0
+    return float(np.asarray(rej)[real].sum() / max(real.sum() * cfg.inner_steps, 1))
 
 
 def divergence_advice(cfg: RFPConfig, learning_rate, overshoots: bool) -> str:
@@ -146,9 +185,12 @@ def train(
     tol: float,
     key: jax.Array,
     verbose: bool = False,
+    validation_score: str = "rfp",
 ) -> TrainResult:
     """Minimise R_k over ``train_data``; with ``val_data``, keep the epoch of least held-out
-    R_k and stop after ``patience`` epochs without an improvement larger than ``tol``."""
+    ``validation_score`` (see ``VALIDATION_SCORES``) and stop after ``patience`` epochs
+    without an improvement larger than ``tol``."""
+    val_cfg = validation_config(cfg, validation_score)
     opt = make_optimizer(optimizer, learning_rate)
     opt_state = eqx.filter_jit(opt.init)(params)
     C = train_data.n_clusters
@@ -179,7 +221,7 @@ def train(
                 f"epoch {e + 1}; {divergence_advice(cfg, lr_name, overshoots)}"
             )
         if val_data is not None:
-            v = float(evaluate(params, Xv, yv, mv, static, cfg))
+            v = float(evaluate(params, Xv, yv, mv, static, val_cfg))
             result.validation_curve.append(v)
             if v < best - tol:
                 best, best_params, since, result.best_epoch = v, params, 0, e + 1
@@ -196,4 +238,5 @@ def train(
     result.params = best_params
     result.inner_overshoots = inner_overshoots(params, static, *probe, cfg,
                                                result.initial_pooled_loss)
+    result.inner_rejected_share = rejected_share(best_params, static, *probe, cfg)
     return result

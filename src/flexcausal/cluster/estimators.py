@@ -25,11 +25,23 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .. import _checks
 from ._data import pad_clusters
-from ._train import DIVERGENCE_FACTOR, OPTIMIZERS, OVERSHOOT_FACTOR, divergence_advice, train
-from .networks import ACTIVATIONS, MLP, init_mlp, split_model
-from .objective import RFPConfig, adapt_params, cluster_mean_loss
+from ._train import (
+    DIVERGENCE_FACTOR,
+    OPTIMIZERS,
+    OVERSHOOT_FACTOR,
+    VALIDATION_SCORES,
+    divergence_advice,
+    train,
+)
+from ._warn import RFPConvergenceWarning
+from .networks import ACTIVATIONS, INITS, MLP, init_mlp, split_model
+from .objective import ADAPT_PARAMS, SAFEGUARDS, RFPConfig, inner_loop
 
 __all__ = ["ClusterClassifier", "ClusterRegressor"]
+
+# Above this share of rejected inner tries on the training clusters, ``fit`` warns that
+# inner_lr is too large (the safeguard then keeps the model close to pooled ERM).
+REJECTED_SHARE_WARN = 0.5
 
 
 class _ClusterBase(BaseEstimator):
@@ -41,21 +53,41 @@ class _ClusterBase(BaseEstimator):
     inner_steps: k >= 0 inner gradient steps per cluster (eq. 20).
     inner_lr: eta > 0, the inner step size (eq. 20).
     first_order: if True, drop the second-order term (first-order MAML gradients).
-    optimizer: "adam", "adamw", "sgd", "rmsprop", or an ``optax.GradientTransformation``.
+    adapt_params: "all" (eq. 20: every parameter adapts) or "head" (only the output layer
+        adapts on each cluster, the hidden layers are shared; the authors' single_dim.py).
+    inner_momentum: beta in [0, 1), heavy-ball momentum of the inner steps (the authors'
+        inner ``optax.sgd(inner_lr, momentum=0.9)`` in inner_map.ipynb); 0 = eq. 20.
+    inner_safeguard: "backtrack" (default): an inner step that raises the cluster's own
+        loss is rejected and the step halved (and no step is longer than 10 (1 + |theta|)),
+        in training and in ``adapt``, so adaptation can never blow up; "none": eq. 20 as
+        written (then ``fit``/``adapt`` only detect divergence).
+    optimizer: "adam", "adamw", "sgd", "sgd_momentum" (SGD with momentum 0.9, the authors'
+        outer optimizer), "rmsprop", or an ``optax.GradientTransformation``.
     learning_rate: outer step size (ignored when ``optimizer`` is an optax object).
     epochs: maximum passes over the training clusters.
     batch_clusters: clusters per outer step (minibatch of clusters).
     early_stopping: hold out ``validation_fraction`` of the *clusters* (never rows) and keep
-        the epoch with the least held-out R_k; stop after ``patience`` epochs without an
-        improvement larger than ``tol``.
-    standardize: centre/scale the columns of X (and y for the regressor) before training;
+        the epoch with the least held-out ``validation_score``; stop after ``patience``
+        epochs without an improvement larger than ``tol``.
+    validation_score: the early-stopping criterion on the held-out clusters: "rfp" (R_k of
+        eq. 18 with the training a), "pooled" (the pooled loss eq. 19, as the authors' exp1:
+        ``Cluster_Loss(inner, reg_value=0)``), or "adapted" (R_k with a = 0: the loss after
+        the k inner steps).
+    init: "uniform" (torch/equinox default) or "rfp" (the authors' ``ModelParams.init_fn``:
+        LeCun-normal hidden layers, He-normal output layer, N(0, 2) output bias).
+    standardize: True: centre/scale the columns of X (and y for the regressor) before
+        training; "X": the columns of X only (the authors' practice); False: neither.
         ``predict`` undoes it.  The inner steps act on the standardized scale.
     seed: integer seed; the same seed gives the same numbers.
 
     Divergence: ``fit`` raises FloatingPointError on a non-finite loss and warns
-    (RuntimeWarning) when the last epoch's loss is over 100 times the initial pooled loss,
-    naming ``inner_lr`` when the inner steps overshoot and ``learning_rate`` otherwise;
-    ``adapt`` raises / warns likewise when its steps blow up the cluster's loss.
+    (``RFPConvergenceWarning``, a ConvergenceWarning and RuntimeWarning) when the last
+    epoch's loss is over 100 times the initial pooled loss, naming ``inner_lr`` when the
+    inner steps overshoot and ``learning_rate`` otherwise, or when the safeguard rejected
+    over half of the inner steps on the training clusters (``inner_rejected_share_``).
+    ``adapt`` warns when the safeguard rejected a step on the new cluster (its
+    ``adapt_info_`` says how many); without the safeguard it raises / warns when the steps
+    blow up the cluster's loss.
     """
 
     _loss = "squared"
@@ -68,6 +100,9 @@ class _ClusterBase(BaseEstimator):
         inner_steps=1,
         inner_lr=0.1,
         first_order=False,
+        adapt_params="all",
+        inner_momentum=0.0,
+        inner_safeguard="backtrack",
         optimizer="adam",
         learning_rate=1e-3,
         epochs=200,
@@ -76,6 +111,8 @@ class _ClusterBase(BaseEstimator):
         validation_fraction=0.2,
         patience=20,
         tol=1e-5,
+        validation_score="rfp",
+        init="uniform",
         standardize=True,
         seed=0,
         verbose=False,
@@ -86,6 +123,9 @@ class _ClusterBase(BaseEstimator):
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.first_order = first_order
+        self.adapt_params = adapt_params
+        self.inner_momentum = inner_momentum
+        self.inner_safeguard = inner_safeguard
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -94,6 +134,8 @@ class _ClusterBase(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.tol = tol
+        self.validation_score = validation_score
+        self.init = init
         self.standardize = standardize
         self.seed = seed
         self.verbose = verbose
@@ -103,7 +145,13 @@ class _ClusterBase(BaseEstimator):
         a = _checks.check_unit_interval(self.pooled_weight, "pooled_weight")
         k = _checks.check_int(self.inner_steps, "inner_steps", minimum=0)
         lr = _checks.check_positive(self.inner_lr, "inner_lr")
-        return RFPConfig(a, k, lr, self._loss, bool(self.first_order))
+        beta = _checks.check_unit_interval(self.inner_momentum, "inner_momentum")
+        if beta >= 1.0:
+            raise ValueError(f"inner_momentum must be in [0, 1), got {self.inner_momentum}")
+        adapt = _checks.check_choice(self.adapt_params, ADAPT_PARAMS, "adapt_params")
+        guard = _checks.check_choice(self.inner_safeguard, SAFEGUARDS, "inner_safeguard")
+        _checks.check_bool(self.first_order, "first_order")
+        return RFPConfig(a, k, lr, self._loss, bool(self.first_order), beta, adapt, guard)
 
     def _check_params(self) -> None:
         self._hidden = _checks.check_int_sequence(self.hidden, "hidden (layer widths)")
@@ -115,8 +163,11 @@ class _ClusterBase(BaseEstimator):
         _checks.check_int(self.batch_clusters, "batch_clusters", minimum=1)
         _checks.check_int(self.patience, "patience", minimum=1)
         _checks.check_nonnegative(self.tol, "tol")
-        for name in ("first_order", "early_stopping", "standardize"):
+        for name in ("first_order", "early_stopping"):
             _checks.check_bool(getattr(self, name), name)
+        self._standardize_mode()
+        _checks.check_choice(self.validation_score, VALIDATION_SCORES, "validation_score")
+        _checks.check_choice(self.init, INITS, "init")
         if not isinstance(self.verbose, (bool, np.bool_)):
             _checks.check_int(self.verbose, "verbose (True/False or an integer >= 0)")
         if self.early_stopping:
@@ -130,6 +181,15 @@ class _ClusterBase(BaseEstimator):
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
             raise TypeError(f"seed must be an integer, got {self.seed!r}")
         _checks.check_int(self.seed, "seed", minimum=0)
+
+    def _standardize_mode(self) -> str:
+        """"both", "x" or "none" from ``standardize`` (True, "X", False)."""
+        v = self.standardize
+        if isinstance(v, str) and v.lower() == "x":
+            return "x"
+        if isinstance(v, (bool, np.bool_)):
+            return "both" if v else "none"
+        raise TypeError(f"standardize must be True, False or 'X' (X only), got {v!r}")
 
     def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
         """The outcome as float64 on the scale the loss sees (0/1 for the classifier)."""
@@ -146,7 +206,7 @@ class _ClusterBase(BaseEstimator):
         _checks.check_sortable_labels(groups, "groups")
 
         self.n_features_in_ = X.shape[1]
-        if self.standardize:
+        if self._standardize_mode() != "none":
             self.x_mean_ = X.mean(axis=0)
             sd = X.std(axis=0)
             self.x_scale_ = np.where(sd > 0, sd, 1.0)
@@ -175,7 +235,8 @@ class _ClusterBase(BaseEstimator):
         self.validation_groups_ = None if val is None else val.labels
 
         key_init, key_train = jax.random.split(jax.random.PRNGKey(int(self.seed)))
-        model = init_mlp(key_init, X.shape[1], self._hidden, self.activation.lower())
+        model = init_mlp(key_init, X.shape[1], self._hidden, self.activation.lower(),
+                         self.init.lower())
         params, static = split_model(model)
         opt = self.optimizer if not isinstance(self.optimizer, str) else self.optimizer.lower()
         res = train(
@@ -192,6 +253,7 @@ class _ClusterBase(BaseEstimator):
             tol=float(self.tol),
             key=key_train,
             verbose=bool(self.verbose),
+            validation_score=self.validation_score.lower(),
         )
         self.params_, self._static = res.params, static
         self.config_ = cfg
@@ -199,6 +261,7 @@ class _ClusterBase(BaseEstimator):
         self.validation_loss_curve_ = np.asarray(res.validation_curve)
         self.best_epoch_ = res.best_epoch
         self.n_epochs_ = res.n_epochs
+        self.inner_rejected_share_ = res.inner_rejected_share
         self._warn_if_diverged(res, cfg, opt)
         return self
 
@@ -207,17 +270,25 @@ class _ClusterBase(BaseEstimator):
         pooled loss (e.g. ``inner_lr=1e6``: R_k of 1e24 from the first step on)."""
         start, last = res.initial_pooled_loss, res.loss_curve[-1]
         limit = DIVERGENCE_FACTOR * max(start, 1e-12)
-        if not last > limit:
-            return
-        lr = None if isinstance(opt, optax.GradientTransformation) else self.learning_rate
-        warnings.warn(
-            f"RFP training diverged: the training loss R_k is {last:.3g} after "
-            f"{res.n_epochs} epoch(s), over {DIVERGENCE_FACTOR:g} times the initial pooled "
-            f"loss {start:.3g}; the fit is unreliable: "
-            f"{divergence_advice(cfg, lr, res.inner_overshoots)}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        if last > limit:
+            lr = None if isinstance(opt, optax.GradientTransformation) else self.learning_rate
+            warnings.warn(
+                f"RFP training diverged: the training loss R_k is {last:.3g} after "
+                f"{res.n_epochs} epoch(s), over {DIVERGENCE_FACTOR:g} times the initial "
+                f"pooled loss {start:.3g}; the fit is unreliable: "
+                f"{divergence_advice(cfg, lr, res.inner_overshoots)}",
+                RFPConvergenceWarning,
+                stacklevel=3,
+            )
+        elif res.inner_rejected_share > REJECTED_SHARE_WARN:
+            warnings.warn(
+                f"RFP inner steps diverge: the safeguard rejected "
+                f"{100 * res.inner_rejected_share:.0f}% of the inner steps on the training "
+                f"clusters because they raised the cluster's loss, so the model is close to "
+                f"pooled ERM; lower inner_lr (now {cfg.inner_lr:g})",
+                RFPConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _set_y_scale(self, y: np.ndarray) -> None:
         self.y_mean_, self.y_scale_ = 0.0, 1.0
@@ -248,14 +319,25 @@ class _ClusterBase(BaseEstimator):
         Xs = self._transform(X)
         return np.asarray(_forward(self.params_, self._static, Xs), np.float64)
 
-    def _check_adaptation(self, params, Xc, yc, mask, steps: int) -> None:
-        """Raise if the inner steps on the new cluster blow up, warn if they multiply its
-        loss by more than OVERSHOOT_FACTOR (gradient steps of a sensible size lower it)."""
-        loss = self.config_.loss
-        before = float(_cluster_loss(self.params_, self._static, Xc, yc, mask, loss))
-        after = float(_cluster_loss(params, self._static, Xc, yc, mask, loss))
-        advice = (f"refit with a lower inner_lr (now {self.config_.inner_lr:g}) or pass fewer "
+    def _check_adaptation(self, info: dict, steps: int) -> None:
+        """With the safeguard: warn when it rejected a step on this cluster.  Without: raise
+        if the inner steps made the cluster's loss non-finite, warn if they multiplied it
+        by more than OVERSHOOT_FACTOR (gradient steps of a sensible size lower it)."""
+        cfg = self.config_
+        before, after = info["loss_before"], info["loss_after"]
+        advice = (f"refit with a lower inner_lr (now {cfg.inner_lr:g}) or pass fewer "
                   f"steps (now {steps})")
+        if cfg.inner_safeguard == "backtrack":
+            if info["rejected"] > 0:
+                warnings.warn(
+                    f"adapt: the safeguard rejected {info['rejected']} of {steps} inner "
+                    f"step(s) on this cluster because they raised its loss (step size "
+                    f"halved to {info['step']:.3g}); its loss went from {before:.3g} to "
+                    f"{after:.3g}; {advice} to adapt fully",
+                    RFPConvergenceWarning,
+                    stacklevel=3,
+                )
+            return
         if not np.isfinite(after):
             raise FloatingPointError(
                 f"adapt diverged: the loss on the cluster's rows became {after} after {steps} "
@@ -266,34 +348,60 @@ class _ClusterBase(BaseEstimator):
                 f"adapt diverged: {steps} inner step(s) raised the loss on the cluster's rows "
                 f"from {before:.3g} to {after:.3g} (the adapted predictions are unreliable); "
                 f"{advice}",
-                RuntimeWarning,
+                RFPConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _adapted(self, Xc: jnp.ndarray, yc_scaled: np.ndarray, steps: int):
+        """(adapted params, info) for one cluster's standardized rows, padded to a power of
+        two (so clusters of similar size share one compiled program)."""
+        n = Xc.shape[0]
+        size = 1 << max(int(n - 1).bit_length(), 0)
+        Xp = jnp.zeros((size, Xc.shape[1]), jnp.float32).at[:n].set(Xc)
+        yp = jnp.zeros(size, jnp.float32).at[:n].set(jnp.asarray(yc_scaled, jnp.float32))
+        mask = jnp.zeros(size, jnp.float32).at[:n].set(1.0)
+        params, info = _adapt(self.params_, self._static, Xp, yp, mask, self.config_, steps)
+        info = {"loss_before": float(info["loss0"]), "loss_after": float(info["lossk"]),
+                "rejected": int(info["rejected"]), "step": float(info["step"])}
+        return params, info
 
     def adapt(self, X_c, y_c, steps=None):
         """A copy adapted to one new cluster: ``steps`` (default k) inner steps (eq. 20).
 
         ``X_c`` (n_c, d) and ``y_c`` (n_c,) are that cluster's rows; the returned estimator's
-        ``predict`` uses theta_c^k.  With k = 0 the copy predicts like the pooled model.
+        ``predict`` uses theta_c^k, and its ``adapt_info_`` holds the cluster's mean loss
+        before and after (on the loss's scale), the safeguard's rejected steps and the final
+        step size.  With k = 0 the copy predicts like the pooled model.
         """
         Xc = self._transform(X_c, "X_c")
         yc = self._check_y(y_c, Xc.shape[0], "y_c", fitting=False)
         yc = (yc - self.y_mean_) / self.y_scale_
         steps = self.config_.inner_steps if steps is None else _checks.check_int(steps, "steps")
-        mask = jnp.ones(Xc.shape[0], jnp.float32)
-        yc = jnp.asarray(yc, jnp.float32)
-        params = _adapt(self.params_, self._static, Xc, yc, mask, self.config_, steps)
+        params, info = self._adapted(Xc, yc, steps)
         if steps > 0:
-            self._check_adaptation(params, Xc, yc, mask, steps)
+            self._check_adaptation(info, steps)
         out = copy.copy(self)
         out.params_ = params
         out.adapted_steps_ = steps
+        out.adapt_info_ = info
         return out
 
+    def score(self, X, y, groups=None, sample_weight=None):
+        """Without ``groups``: the usual score (R^2 / accuracy) of the pooled predictions.
 
-@eqx.filter_jit
-def _cluster_loss(params, static, X, y, mask, loss):
-    return cluster_mean_loss(params, static, X, y, mask, loss)
+        With ``groups``: the score *after adaptation* on new clusters, the quantity RFP is
+        tuned for: each cluster adapts (k inner steps) on the first half of its rows, in the
+        order given, and is scored on the rest (clusters of one row: pooled).  With
+        scikit-learn's metadata routing, ``set_score_request(groups=True)`` and
+        ``set_fit_request(groups=True)`` make ``GridSearchCV(..., cv=GroupKFold())`` tune
+        on held-out clusters; ``flexcausal.cluster.tune`` does this without routing.
+        """
+        if groups is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        from .tuning import adapted_predictions
+
+        pred, y_eval, w = adapted_predictions(self, X, y, groups, sample_weight=sample_weight)
+        return self._score_rows(y_eval, pred, w)
 
 
 @eqx.filter_jit
@@ -304,8 +412,8 @@ def _forward(params, static, X):
 
 @eqx.filter_jit
 def _adapt(params, static, X, y, mask, cfg, steps):
-    """theta_c^steps on one cluster (eq. 20)."""
-    return adapt_params(params, static, X, y, mask, cfg, steps)
+    """(theta_c^steps, info) on one padded cluster (eq. 20)."""
+    return inner_loop(params, static, X, y, mask, cfg, steps)
 
 
 class ClusterRegressor(RegressorMixin, _ClusterBase):
@@ -319,7 +427,7 @@ class ClusterRegressor(RegressorMixin, _ClusterBase):
     _loss = "squared"
 
     def _set_y_scale(self, y: np.ndarray) -> None:
-        if self.standardize:
+        if self._standardize_mode() == "both":
             sd = float(y.std())
             self.y_mean_, self.y_scale_ = float(y.mean()), (sd if sd > 0 else 1.0)
         else:
@@ -328,6 +436,12 @@ class ClusterRegressor(RegressorMixin, _ClusterBase):
     def predict(self, X) -> np.ndarray:
         """Pooled forward pass f(theta, x), on the scale of y."""
         return self._raw(X) * self.y_scale_ + self.y_mean_
+
+    @staticmethod
+    def _score_rows(y, pred, w) -> float:
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, pred, sample_weight=w))
 
 
 class ClusterClassifier(ClassifierMixin, _ClusterBase):
@@ -366,3 +480,9 @@ class ClusterClassifier(ClassifierMixin, _ClusterBase):
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+    @staticmethod
+    def _score_rows(y, pred, w) -> float:
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, pred, sample_weight=w))

@@ -21,6 +21,7 @@ MAML): d theta_c^k / d theta is then the identity.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -41,12 +42,33 @@ def logistic_loss(logit: jax.Array, y: jax.Array) -> jax.Array:
 LOSSES = {"squared": squared_loss, "logistic": logistic_loss}
 
 
+SAFEGUARDS = ("backtrack", "none")
+ADAPT_PARAMS = ("all", "head")
+
+# Step-size normalisation of the safeguard: an inner step longer than this multiple of
+# (1 + |theta|) is shortened to it before the cluster's loss is evaluated, so a huge inner_lr
+# cannot overflow the forward pass (its step is then rejected by the loss test anyway).
+MAX_RELATIVE_STEP = 10.0
+
+
 @dataclass(frozen=True)
 class RFPConfig:
     """Static settings of R_k (hashable, so jitted functions specialise on them).
 
     pooled_weight: a in [0, 1] (eq. 18); inner_steps: k >= 0; inner_lr: eta (eq. 20);
     loss: "squared" or "logistic"; first_order: drop the second-order term.
+    inner_momentum: beta in [0, 1): heavy-ball inner steps d_j = g_j + beta d_{j-1},
+        theta^j = theta^{j-1} - eta d_j (optax.sgd(eta, momentum=beta) restarted for each
+        cluster, as the authors' inner ``Trainer``); 0 is eq. 20 exactly.
+    adapt_params: "all" (eq. 20: every parameter takes the inner steps) or "head" (only the
+        output layer adapts, the body's features are shared; the authors' ``single_dim.py``
+        and ``Missing_Gradients`` inner optimizer, ``optax.multi_transform`` with the body
+        set to zero).
+    inner_safeguard: "none" (eq. 20 as written) or "backtrack": an inner step that raises
+        the cluster's own mean loss (or makes it non-finite) is rejected and the step size
+        halved; rejected tries count against the k steps, so the cost is unchanged.  With no
+        rejection the two are identical.  The chosen step size is a constant for the
+        gradient of R_k.
     """
 
     pooled_weight: float = 0.5
@@ -54,10 +76,17 @@ class RFPConfig:
     inner_lr: float = 0.1
     loss: str = "squared"
     first_order: bool = False
+    inner_momentum: float = 0.0
+    adapt_params: str = "all"
+    inner_safeguard: str = "none"
 
     @property
     def needs_inner(self) -> bool:
         return self.pooled_weight < 1.0 and self.inner_steps > 0
+
+    def replace(self, **changes) -> RFPConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
 
 def cluster_mean_loss(params, static, X, y, mask, loss: str) -> jax.Array:
@@ -67,36 +96,128 @@ def cluster_mean_loss(params, static, X, y, mask, loss: str) -> jax.Array:
     return jnp.sum(per_row * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def adapt_params(params, static, X, y, mask, cfg: RFPConfig, steps: int | None = None):
-    """theta_c^k (eq. 20): ``steps`` (default k) gradient steps of size eta on one cluster."""
+def _cluster_problem(params, static, X, y, mask, cfg: RFPConfig):
+    """(theta0, loss_of, put_back): the parameters that adapt, the cluster's mean loss as a
+    function of them, and the map back to the full parameters.
+
+    With ``adapt_params="head"`` the body's features phi(x) are computed once (they depend
+    on the body, so gradients of R_k still reach it) and only the output layer adapts.
+    """
+    n = jnp.maximum(jnp.sum(mask), 1.0)
+    loss_fn = LOSSES[cfg.loss]
+    if cfg.adapt_params == "head":
+        model = eqx.combine(params, static)
+        phi = model.features(X)
+        head_static = static.layers[-1]
+
+        def loss_of(head):
+            out = eqx.combine(head, head_static)(phi)[..., 0]
+            return jnp.sum(loss_fn(out, y) * mask) / n
+
+        def put_back(head):
+            return eqx.tree_at(lambda p: p.layers[-1], params, head)
+
+        return params.layers[-1], loss_of, put_back
+
+    def loss_of_all(p):
+        return jnp.sum(loss_fn(eqx.combine(p, static)(X), y) * mask) / n
+
+    return params, loss_of_all, lambda p: p
+
+
+def _tree_sq_norm(tree) -> jax.Array:
+    return sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree))
+
+
+def inner_loop(params, static, X, y, mask, cfg: RFPConfig, steps: int | None = None):
+    """theta_c^k (eq. 20) on one padded cluster, with the options of ``RFPConfig``.
+
+    Returns ``(adapted params, info)``, info = dict(loss0 = mean loss at theta (the pooled
+    term of eq. 18), lossk = mean loss at theta_c^k, rejected = number of rejected inner
+    tries, step = the final inner step size).  One value-and-gradient per step and one value
+    at the end: the same work as eq. 20 without the safeguard.
+    """
     steps = cfg.inner_steps if steps is None else int(steps)
+    theta0, loss_of, put_back = _cluster_problem(params, static, X, y, mask, cfg)
+    vg = jax.value_and_grad(loss_of)
+    loss0, g0 = vg(theta0)
+    if cfg.first_order:
+        g0 = jax.lax.stop_gradient(g0)
+    eta = jnp.asarray(cfg.inner_lr, loss0.dtype)
+    zero = jnp.zeros((), jnp.int32)
     if steps == 0:
-        return params
-    grad_fn = jax.grad(cluster_mean_loss)
+        return put_back(theta0), dict(loss0=loss0, lossk=loss0, rejected=zero, step=eta)
+    guard = cfg.inner_safeguard == "backtrack"
+    beta = cfg.inner_momentum
 
-    def step(p, _):
-        g = grad_fn(p, static, X, y, mask, cfg.loss)
+    def candidate(acc, d, t):
+        step = jax.tree_util.tree_map(lambda x: t * x, d)
+        if guard:  # step-size normalisation: never longer than MAX_RELATIVE_STEP (1 + |acc|)
+            size = jnp.sqrt(_tree_sq_norm(step) + 1e-30)
+            cap = MAX_RELATIVE_STEP * (1.0 + jnp.sqrt(_tree_sq_norm(acc) + 1e-30))
+            shrink = jax.lax.stop_gradient(jnp.minimum(1.0, cap / size))
+            step = jax.tree_util.tree_map(lambda x: shrink * x, step)
+        return jax.tree_util.tree_map(jnp.subtract, acc, step)
+
+    def accept(new_loss, old_loss):
+        if not guard:
+            return jnp.asarray(True)
+        nl, ol = jax.lax.stop_gradient(new_loss), jax.lax.stop_gradient(old_loss)
+        return jnp.isfinite(nl) & (nl <= ol)
+
+    def pick(ok, a, b):
+        return jax.tree_util.tree_map(lambda u, v: jnp.where(ok, u, v), a, b)
+
+    def body(carry, _):
+        acc, lacc, d, t, rej = carry
+        cand = candidate(acc, d, t)
+        lc, gc = vg(cand)
         if cfg.first_order:
-            g = jax.lax.stop_gradient(g)
-        return jax.tree_util.tree_map(lambda a, b: a - cfg.inner_lr * b, p, g), None
+            gc = jax.lax.stop_gradient(gc)
+        ok = accept(lc, lacc)
+        d_new = jax.tree_util.tree_map(lambda g, dd: g + beta * dd, gc, d)
+        carry = (pick(ok, cand, acc), jnp.where(ok, lc, lacc), pick(ok, d_new, d),
+                 jnp.where(ok, t, 0.5 * t), rej + jnp.where(ok, 0, 1).astype(jnp.int32))
+        return carry, None
 
-    out, _ = jax.lax.scan(step, params, None, length=steps)
-    return out
+    carry = (theta0, loss0, g0, eta, zero)
+    if steps > 1:
+        carry, _ = jax.lax.scan(body, carry, None, length=steps - 1)
+    acc, lacc, d, t, rej = carry
+    cand = candidate(acc, d, t)  # the last step needs the loss only, no gradient
+    lc = loss_of(cand)
+    ok = accept(lc, lacc)
+    out = pick(ok, cand, acc)
+    info = dict(loss0=loss0, lossk=jnp.where(ok, lc, lacc),
+                rejected=rej + jnp.where(ok, 0, 1).astype(jnp.int32),
+                step=jnp.where(ok, t, 0.5 * t))
+    return put_back(out), info
+
+
+def adapt_params(params, static, X, y, mask, cfg: RFPConfig, steps: int | None = None):
+    """theta_c^k (eq. 20): ``steps`` (default k) inner steps on one cluster (params only)."""
+    return inner_loop(params, static, X, y, mask, cfg, steps)[0]
 
 
 def cluster_sum(params, static, X, y, mask, cfg: RFPConfig) -> jax.Array:
     """sum_{i in c} [a L_i(theta) + (1 - a) L_i(theta_c^k)] for one padded cluster."""
     a = cfg.pooled_weight
-    loss_fn = LOSSES[cfg.loss]
-    total = jnp.zeros((), X.dtype)
-    if a > 0.0 or not cfg.needs_inner:
-        pooled = jnp.sum(loss_fn(eqx.combine(params, static)(X), y) * mask)
-        total = total + (a if cfg.needs_inner else 1.0) * pooled
-    if cfg.needs_inner:
-        adapted = adapt_params(params, static, X, y, mask, cfg)
-        post = jnp.sum(loss_fn(eqx.combine(adapted, static)(X), y) * mask)
-        total = total + (1.0 - a) * post
-    return total
+    if not cfg.needs_inner:
+        loss_fn = LOSSES[cfg.loss]
+        return jnp.sum(loss_fn(eqx.combine(params, static)(X), y) * mask)
+    _, info = inner_loop(params, static, X, y, mask, cfg)
+    n = jnp.sum(mask)
+    return n * (a * info["loss0"] + (1.0 - a) * info["lossk"])
+
+
+def inner_report(params, static, X, y, mask, cfg: RFPConfig):
+    """Per-cluster (loss at theta, loss at theta_c^k, rejected inner tries, final step) on
+    padded clusters X (C, n, d): how the inner steps behave at ``params``."""
+    def one(Xc, yc, mc):
+        info = inner_loop(params, static, Xc, yc, mc, cfg)[1]
+        return info["loss0"], info["lossk"], info["rejected"], info["step"]
+
+    return jax.vmap(one)(X, y, mask)
 
 
 def rfp_objective(params, static, X, y, mask, cfg: RFPConfig) -> jax.Array:
