@@ -10,6 +10,7 @@ from .gkrls.model import (  # noqa: E402
     load,  # noqa: E402
 )
 from .gkrls.sklearn import KRLSClassifier, KRLSRegressor  # noqa: E402
+from .gkrls.sklearn_gam import GAMClassifier, GAMRegressor  # noqa: E402
 from .hte import RLearner, rlearner  # noqa: E402
 from .plotting import plot_effects, plot_smooth  # noqa: E402
 from .sensitivity import SketchSensitivity, sketch_sensitivity  # noqa: E402
@@ -18,11 +19,14 @@ __all__ = [
     "ClusterClassifier",
     "ClusterRegressor",
     "GAM",
+    "GAMClassifier",
+    "GAMRegressor",
     "KRLSClassifier",
     "KRLSRegressor",
     "RLearner",
     "SketchSensitivity",
     "datasets",
+    "dml",
     "gam",
     "cluster",
     "interactions",
@@ -41,10 +45,11 @@ _LAZY = {"ClusterRegressor": "cluster", "ClusterClassifier": "cluster"}
 
 
 def __getattr__(name: str):
-    """Import the JAX-based parts (``iv``, ``cluster``, RFP estimators) on first use."""
+    """Import the JAX-based parts (``iv``, ``cluster``, RFP estimators) and ``dml`` (the
+    doubleml extra) on first use."""
     import importlib
 
-    if name in ("iv", "cluster"):
+    if name in ("iv", "cluster", "dml"):
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

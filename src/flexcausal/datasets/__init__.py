@@ -4,10 +4,12 @@
 >>> df = fc.datasets.three_hills(2000)          # y, x1, x2, truth
 >>> df = fc.datasets.hierarchical(1000)         # y, x1, x2, x3, g, truth
 >>> df = fc.datasets.newman(3000)               # y, 24 controls, county, earnings_ratio
+>>> df = fc.datasets.gulzar_like(32461)         # y, treat, lat, lon, controls, cluster
 """
 
 from .card import CARD_COVARIATES, CARD_REGION_DUMMIES, card
 from .demand import demand, demand_psi, demand_structural, demand_test_grid
+from .gulzar import GULZAR_CONTROLS, gulzar_like, gulzar_surface
 from .newman import (
     NEWMAN_CONTROLS,
     NEWMAN_CUTS,
@@ -27,6 +29,9 @@ __all__ = [
     "demand_psi",
     "demand_structural",
     "demand_test_grid",
+    "GULZAR_CONTROLS",
+    "gulzar_like",
+    "gulzar_surface",
     "hierarchical",
     "NEWMAN_CONTROLS",
     "NEWMAN_CUTS",

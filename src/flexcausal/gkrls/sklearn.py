@@ -32,6 +32,65 @@ __all__ = ["KRLSClassifier", "KRLSRegressor"]
 _KRLS_OPTIONS = ("sketch", "multiplier", "size", "indices", "standardize", "bandwidth", "seed")
 
 
+def check_sample_weight(sample_weight, X):
+    """``sample_weight`` as non-negative float64 of len(X) (None stays None)."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+
+
+def binary_target(owner: str, y, weights) -> tuple[np.ndarray, np.ndarray]:
+    """``classes_`` (sorted as ``np.unique`` sorts) and y as float 0/1 for ``classes_[1]``.
+
+    ValueError unless y holds exactly two classes, both with positive weight; a
+    continuous y raises scikit-learn's "Unknown label type" error.
+    """
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        raise ValueError(f"{owner}: y must hold two class labels; {exc}") from None
+    y_type = type_of_target(y, input_name="y", raise_unknown=True)
+    if y_type != "binary":
+        raise ValueError(f"{owner}: Only binary classification is supported. The type of "
+                         f"the target is {y_type}.")
+    classes, y01 = np.unique(y, return_inverse=True)
+    present = classes if weights is None else np.unique(np.asarray(y)[weights > 0])
+    if len(present) < 2:
+        how = "" if weights is None else " with positive sample_weight"
+        raise ValueError(f"{owner} needs two classes; y has one class{how}: "
+                         f"{present.tolist()[0]!r}")
+    return classes, y01.astype(np.float64)
+
+
+class BinaryGAMPredictions:
+    """Predictions of a binomial ``model_`` with ``classes_``; the estimator's
+    ``_newdata(X)`` turns X into the model's validated new-data frame."""
+
+    def decision_function(self, X):
+        """The linear predictor eta = g(P(classes_[1])), shape (n,)."""
+        check_is_fitted(self)
+        newdata = self._newdata(X)
+        return np.asarray(self.model_.predict(newdata, type="link"), dtype=np.float64)
+
+    def predict_proba(self, X):
+        """(n, 2) probabilities of ``classes_[0]`` and ``classes_[1]``."""
+        check_is_fitted(self)
+        newdata = self._newdata(X)
+        p1 = np.asarray(self.model_.predict(newdata, type="response"), dtype=np.float64)
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict_log_proba(self, X):
+        """Logarithm of ``predict_proba``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """``classes_[1]`` where P(classes_[1]) > 1/2 (eta > g(1/2)), else ``classes_[0]``."""
+        eta = self.decision_function(X)
+        threshold = float(self.model_.family_.link.link(0.5))
+        return self.classes_[(eta > threshold).astype(int)]
+
+
 class _KRLSBase(BaseEstimator):
     """One ``krls()`` term over all columns of X: the options shared by the estimators,
     their validation, and the fit with its small-data/degenerate fallbacks."""
@@ -90,10 +149,7 @@ class _KRLSBase(BaseEstimator):
 
     @staticmethod
     def _weights(sample_weight, X):
-        if sample_weight is None:
-            return None
-        return _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                    ensure_non_negative=True)
+        return check_sample_weight(sample_weight, X)
 
     def _no_kernel(self, n: int) -> None:
         """The attributes of a fit without a kernel term (the degenerate fallbacks)."""
@@ -208,7 +264,7 @@ class KRLSRegressor(RegressorMixin, _KRLSBase):
         return out["fit"].to_numpy(dtype=np.float64), out["se"].to_numpy(dtype=np.float64)
 
 
-class KRLSClassifier(ClassifierMixin, _KRLSBase):
+class KRLSClassifier(BinaryGAMPredictions, ClassifierMixin, _KRLSBase):
     """Binomial gKRLS tuned by Laplace REML, as a scikit-learn binary classifier.
 
     Models P(y = classes_[1] | x) = g^{-1}(b0 + f(x)) with one ``krls()`` term f over all
@@ -291,52 +347,20 @@ class KRLSClassifier(ClassifierMixin, _KRLSBase):
         """Fit the binomial gKRLS model by Laplace REML; returns ``self``."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)  # y: 1-D, warns if a column
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        if y_type != "binary":
-            raise ValueError(f"{type(self).__name__}: Only binary classification is "
-                             f"supported. The type of the target is {y_type}.")
-        self.classes_, y01 = np.unique(y, return_inverse=True)
         weights = self._weights(sample_weight, X)
-        present = self.classes_ if weights is None else np.unique(y[weights > 0])
-        if len(present) < 2:
-            how = "" if weights is None else " with positive sample_weight"
-            raise ValueError(f"{type(self).__name__} needs two classes; y has one class"
-                             f"{how}: {present.tolist()[0]!r}")
+        self.classes_, y01 = binary_target(type(self).__name__, y, weights)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self._fit_krls(X, y01.astype(np.float64), weights, family="binomial",
-                           link=self.link)
-        _reissue(caught)
+            self._fit_krls(X, y01, weights, family="binomial", link=self.link)
+        reissue_fit_warnings(caught)
         return self
 
-    def decision_function(self, X):
-        """The linear predictor eta = b0 + f(x) of P(classes_[1]), shape (n,)."""
-        check_is_fitted(self)
+    def _newdata(self, X) -> pd.DataFrame:
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return np.asarray(self.model_.predict(self._frame(X), type="link"), dtype=np.float64)
-
-    def predict_proba(self, X):
-        """(n, 2) probabilities of ``classes_[0]`` and ``classes_[1]``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        p1 = np.asarray(self.model_.predict(self._frame(X), type="response"),
-                        dtype=np.float64)
-        return np.column_stack([1.0 - p1, p1])
-
-    def predict_log_proba(self, X):
-        """Logarithm of ``predict_proba``."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """``classes_[1]`` where P(classes_[1]) > 1/2 (eta > g(1/2)), else ``classes_[0]``."""
-        eta = self.decision_function(X)
-        threshold = float(self.model_.family_.link.link(0.5))
-        return self.classes_[(eta > threshold).astype(int)]
+        return self._frame(X)
 
 
-def _reissue(caught) -> None:
+def reissue_fit_warnings(caught) -> None:
     """Re-issue the warnings of a classifier fit, each distinct one once: the engine's
     non-convergence RuntimeWarnings (penalized IRLS, the LAML search; perfect separation
     repeats them for every trial smoothing parameter) as scikit-learn's
