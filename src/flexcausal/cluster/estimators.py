@@ -397,7 +397,7 @@ class _ClusterBase(BaseEstimator):
         on held-out clusters; ``flexcausal.cluster.tune`` does this without routing.
         """
         if groups is None:
-            return super().score(X, y, sample_weight=sample_weight)
+            return self._score_rows(y, self.predict(X), sample_weight)
         from .tuning import adapted_predictions
 
         pred, y_eval, w = adapted_predictions(self, X, y, groups, sample_weight=sample_weight)
@@ -425,6 +425,7 @@ class ClusterRegressor(RegressorMixin, _ClusterBase):
     """
 
     _loss = "squared"
+    score = _ClusterBase.score
 
     def _set_y_scale(self, y: np.ndarray) -> None:
         if self._standardize_mode() == "both":
@@ -451,6 +452,7 @@ class ClusterClassifier(ClassifierMixin, _ClusterBase):
     """
 
     _loss = "logistic"
+    score = _ClusterBase.score
 
     def _check_y(self, y, n_rows: int, argname: str, fitting: bool) -> np.ndarray:
         arr = _checks.check_labels(y, n_rows, argname)

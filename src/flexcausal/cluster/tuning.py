@@ -206,7 +206,7 @@ def tune(estimator, X, y, groups, param_grid, *, cv=5, adapt_fraction=0.5, scori
                              "whole clusters, so use cv <= the number of clusters")
         splitter = GroupKFold(n_splits=k, shuffle=True,
                               random_state=_checks.check_int(seed, "seed"))
-    elif hasattr(cv, "split"):
+    elif hasattr(cv, "split") and not isinstance(cv, str):
         splitter = cv
     else:
         raise TypeError(f"cv must be an integer >= 2 or a splitter with split(X, y, groups), "
