@@ -10,6 +10,7 @@ convex-hull and nearest-neighbour measures of Fig. 7.
 
 from . import diagnostics
 from ._warn import RFPConvergenceWarning
+from .effects import ClusterEffect, cluster_ate
 from .estimators import ClusterClassifier, ClusterRegressor
 from .local_linear import LocalLinear
 from .objective import RFPConfig, rfp_objective
@@ -17,12 +18,14 @@ from .tuning import TuneResult, adapted_predictions, tune
 
 __all__ = [
     "ClusterClassifier",
+    "ClusterEffect",
     "ClusterRegressor",
     "LocalLinear",
     "RFPConfig",
     "RFPConvergenceWarning",
     "TuneResult",
     "adapted_predictions",
+    "cluster_ate",
     "diagnostics",
     "rfp_objective",
     "tune",
