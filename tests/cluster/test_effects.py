@@ -122,7 +122,7 @@ def test_gkrls_formula_with_random_effect_as_outcome_model(trial):
         (lambda d: d.drop(columns="w"), {}, ValueError, r"columns \['w'\] are not in data"),
         (lambda d: d, {"controls": None}, ValueError, "controls .* is required"),
         (lambda d: d, {"strata": None}, ValueError, "propensity='strata' needs strata="),
-        (lambda d: d, {"n_folds": 9}, ValueError, "n_folds=9 exceeds"),
+        (lambda d: d, {"n_folds": 21}, ValueError, "n_folds=21 exceeds"),
         (lambda d: d, {"model": object()}, TypeError, "model must be an estimator"),
         (lambda d: d.to_numpy(), {}, TypeError, "data must be a pandas DataFrame"),
         (lambda d: d, {"level": 1.0}, ValueError, r"level must be in \(0, 1\)"),
