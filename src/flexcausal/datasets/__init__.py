@@ -5,6 +5,7 @@
 >>> df = fc.datasets.hierarchical(1000)         # y, x1, x2, x3, g, truth
 >>> df = fc.datasets.newman(3000)               # y, 24 controls, county, earnings_ratio
 >>> df = fc.datasets.gulzar_like(32461)         # y, treat, lat, lon, controls, cluster
+>>> df = fc.datasets.demand_proxy(10000)        # DFPV proxy design; demand_proxy_truth()
 >>> df = fc.datasets.cluster_trial(60, 20)      # y, d, w, x1, x2, g, stratum, mu0, mu1, tau
 """
 
@@ -20,6 +21,7 @@ from .newman import (
     newman_key_effect,
     newman_truth,
 )
+from .proxy import demand_proxy, demand_proxy_grid, demand_proxy_truth
 from .rfp import (
     rfp_clusters,
     rfp_exp1,
@@ -36,6 +38,9 @@ __all__ = [
     "card",
     "cluster_trial",
     "demand",
+    "demand_proxy",
+    "demand_proxy_grid",
+    "demand_proxy_truth",
     "demand_psi",
     "demand_structural",
     "demand_test_grid",
