@@ -277,7 +277,7 @@ def test_adapt_argument_names(data):
         ({"hidden": "64"}, TypeError, r"hidden \(layer widths\)"),
         ({"first_order": "yes"}, TypeError, "first_order must be True or False"),
         ({"early_stopping": 1.0}, TypeError, "early_stopping must be True or False"),
-        ({"standardize": None}, TypeError, "standardize must be True or False"),
+        ({"standardize": None}, TypeError, "standardize must be True, False or .X."),
         ({"verbose": "loud"}, TypeError, "verbose"),
         ({"tol": np.nan}, ValueError, "tol must be a finite number >= 0"),
         ({"tol": -1.0}, ValueError, "tol must be a finite number >= 0"),
