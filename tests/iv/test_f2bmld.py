@@ -4,6 +4,7 @@ L_lambda, the Langevin noise has the specified scales, and seeds reproduce bit f
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
@@ -155,3 +156,58 @@ def test_history_and_adam_variant():
     assert set(est.history_) == {"F1", "F2", "L_lambda"}
     assert est.history_["F2"].shape == (40,)
     assert est.config_.noise is False and est.config_.batch1 == 64
+
+
+# ------------------------------------------------ issue 13: sampling, outcome, split, network
+def test_minibatches_are_index_draws_not_permutations():
+    """jax.random.choice(replace=False) permutes all n rows (a sort: 1.5 s per call at
+    n = 800k); the batch is now drawn by index with replacement, O(batch)."""
+    from flexcausal.iv.f2bmld import _batch
+
+    n = 800_000
+    data = (jnp.zeros((n, 1)), jnp.zeros((n, 1)), jnp.zeros((n, 1)), jnp.zeros(n))
+    cfg = dataclasses.replace(CFG, batch1=32, batch2=32)
+    text = str(jax.make_jaxpr(lambda k: _batch(k, data, cfg))(jax.random.PRNGKey(0)))
+    assert not re.search(r"\bsort\[", text)
+    x1, _, _, y2 = _batch(jax.random.PRNGKey(0), data, cfg)
+    assert x1.shape == (32, 1) and y2.shape == (32,)
+
+
+def test_constant_outcome_is_not_centred_away():
+    """y = 1 everywhere: the network is trained on y / RMS(y) = 1, not on a centred 0 (the
+    Bellman form of the same code needs the uncentred outcome), and h is about 1."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400)
+    x = z + rng.normal(size=400)
+    for form in ("mean_field", "network"):
+        est = F2BMLD(form=form, n_particles_x=32, n_particles_z=32, outer_steps=300,
+                     inner_steps=2, optimizer="adam", alpha=0.01, beta=0.01, gamma=0.01,
+                     batch_size=128).fit(treatment=x, instrument=z, outcome=np.ones(400))
+        assert est.y_scale_ == (0.0, 1.0)
+        np.testing.assert_allclose(est.predict(np.linspace(-1, 1, 5)), 1.0, atol=0.2)
+
+
+def test_both_stages_use_all_rows_unless_split():
+    kw = dict(n_particles_x=8, n_particles_z=8, outer_steps=2, inner_steps=1)
+    assert _fit_config(F2BMLD(**kw)) == (300, 300)
+    assert _fit_config(F2BMLD(split=0.5, **kw)) == (150, 150)
+
+
+def _fit_config(est):
+    _small_fit(est)
+    return est.config_.batch1, est.config_.batch2
+
+
+def test_network_form_recovers_linear_h():
+    from .conftest import linear_design
+
+    x, z, y = linear_design()
+    est = F2BMLD(form="network", outer_steps=1500, batch_size=256, alpha=3e-3, beta=3e-3,
+                 gamma=3e-3, inner_steps=5).fit(treatment=x, instrument=z, outcome=y)
+    grid = np.linspace(-1.5, 1.5, 31)
+    assert np.sqrt(np.mean((est.predict(grid) - (1 + 2 * grid)) ** 2)) < 0.25
+    assert set(est.history_) == {"F1", "F2", "L_lambda"}
+    assert est.config_.adam and est.get_params()["form"] == "network"
+    again = F2BMLD(form="network", outer_steps=1500, batch_size=256, alpha=3e-3, beta=3e-3,
+                   gamma=3e-3, inner_steps=5).fit(treatment=x, instrument=z, outcome=y)
+    assert np.array_equal(again.predict(grid), est.predict(grid))
