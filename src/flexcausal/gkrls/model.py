@@ -57,9 +57,19 @@ def gam(
     link: str | None = None,
     block_rows: int = DEFAULT_BLOCK_ROWS,
     design_memory_gb: float = 1.25,
+    client=None,
+    progress: bool | None = None,
 ) -> GAM:
     """Fit ``formula`` to ``data`` (a DataFrame) by REML (or ``method="ML"``), like
     ``mgcv::gam``.
+
+    ``data`` may also be a Dask DataFrame or a parquet path (file, directory or URL):
+    the fit then runs as reductions over the partitions on Dask's scheduler (the
+    default local one, or ``client=`` / the active ``distributed.Client``), never
+    collecting the rows; see ``gkrls/dask_setup.py`` for how the terms are set up (the
+    kernel sketch rows are the in-memory fit's rows on ``ddf.compute()``) and what is
+    not supported there. ``progress`` shows Dask's progress bars (None: automatic, as
+    ``flexcausal.progress``).
 
     Terms: numeric columns and factors (treatment contrasts) via formulaic, plus
     ``krls(x1, x2, ...)`` (gKRLS kernel), ``re(g)`` (random intercepts),
@@ -88,8 +98,8 @@ def gam(
     env = {**caller.f_globals, **caller.f_locals}
     return GAM(formula, family=family, method=method, link=link, block_rows=block_rows,
                design_memory_gb=design_memory_gb).fit(
-        data, sp=sp, weights=weights, offset=offset, env=env
-    )
+        data, sp=sp, weights=weights, offset=offset, env=env, client=client,
+        progress=progress)
 
 
 def _row_vector(data: pd.DataFrame, value, argname: str, default: float) -> np.ndarray:
@@ -133,7 +143,15 @@ class GAM:
         self.memory_budget = check_nonnegative(design_memory_gb, "design_memory_gb") * 2**30
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data, sp=None, weights=None, offset=None, env=None) -> GAM:
+    def fit(self, data, sp=None, weights=None, offset=None, env=None, client=None,
+            progress: bool | None = None) -> GAM:
+        """Fit to ``data``: a DataFrame, or a Dask DataFrame / parquet path (``fc.gam``)."""
+        from .dask_rows import is_dask_frame, is_parquet_path
+
+        if is_dask_frame(data) or is_parquet_path(data):
+            from .dask_fit import fit_dask
+
+            return fit_dask(self, data, sp, weights, offset, env, client, progress)
         data = check_dataframe(data)
         formulas = self.formula if isinstance(self.formula, list) else [self.formula]
         parsed = parse_formula(formulas[0], env)
@@ -266,6 +284,8 @@ class GAM:
         if self._fitted is None:
             if getattr(self, "training_", None) is None:
                 raise AttributeError("a loaded model keeps no training data; use predict")
+            if self.training_.get("dask") is not None:  # a lazy Dask array
+                return self.predict().to_dask_array(lengths=True)
             eta, _ = linear_predictor(self.terms, self.training_["encodings"],
                                       self.coef_.to_numpy(), block_rows=self.block_rows)
             self._fitted = eta + self.training_["offset"]
@@ -274,6 +294,8 @@ class GAM:
     @property
     def fitted_values_(self) -> np.ndarray:
         """mu = g^{-1}(eta) on the training rows (mgcv ``fitted.values``)."""
+        if getattr(self, "training_", None) is not None and self.training_.get("dask"):
+            return self.predict(type="response").to_dask_array(lengths=True)
         return self.family_.link.inverse(self.linear_predictors_)
 
     def vcov(self, type: str = "bayes", cluster=None) -> pd.DataFrame:
@@ -296,16 +318,21 @@ class GAM:
         V = coefficient_covariance(self, type, cluster)
         return pd.DataFrame(V, index=self.coef_.index, columns=self.coef_.index)
 
-    def encode(self, newdata) -> tuple[list[np.ndarray], np.ndarray]:
-        """Validated per-term encodings of ``newdata`` and its formula offset."""
+    def encode(self, newdata, terms=None) -> tuple[list, np.ndarray]:
+        """Validated per-term encodings of ``newdata`` and its formula offset (``terms``:
+        indices of the terms to encode; the others' entries are None)."""
         if not hasattr(self, "coef_"):
             raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
         newdata = check_dataframe(newdata, "newdata")
-        cols = {c for t in self.terms for c in t.columns} | set(self.offset_columns)
+        which = range(len(self.terms)) if terms is None else terms
+        cols = {c for j in which for c in self.terms[j].columns} | set(self.offset_columns)
         check_columns_present(newdata, sorted(cols), "newdata")
         # NaN/inf and dtype checks; nullable/Arrow dtypes -> plain (as when fitting)
         newdata = plain_frame(newdata, sorted(cols), "newdata")
-        return [t.encode(newdata) for t in self.terms], self._formula_offset(newdata)
+        encodings = [None] * len(self.terms)
+        for j in which:
+            encodings[j] = self.terms[j].encode(newdata)
+        return encodings, self._formula_offset(newdata)
 
     def predict(self, newdata=None, type: str = "link", se: bool = False, vcov="bayes",
                 cluster=None):
@@ -329,16 +356,24 @@ class GAM:
             V_user = check_square_matrix(vcov, len(self.coef_), "vcov")
         if not hasattr(self, "coef_"):
             raise ValueError("this GAM is not fitted yet; call .fit(data) or use fc.gam()")
+        from .dask_rows import is_dask_frame, is_parquet_path
+
+        V = None
+        if se:
+            V = (V_user if vcov_kind is None else self.Vp_ if vcov_kind == "bayes"
+                 else self.vcov(vcov, cluster).to_numpy())
+        dask_train = (getattr(self, "training_", None) or {}).get("dask")
+        if (newdata is None and dask_train is not None) or is_dask_frame(newdata) or (
+                is_parquet_path(newdata)):
+            from .dask_fit import predict_dask
+
+            return predict_dask(self, dask_train.ddf if newdata is None else newdata, kind, V)
         if newdata is None:
             if getattr(self, "training_", None) is None:
                 raise ValueError("this model was loaded from disk; pass newdata")
             encodings, off = self.training_["encodings"], self.training_["offset"]
         else:
             encodings, off = self.encode(newdata)
-        V = None
-        if se:
-            V = (V_user if vcov_kind is None else self.Vp_ if vcov_kind == "bayes"
-                 else self.vcov(vcov, cluster).to_numpy())
         return predict_frame(self.terms, encodings, off, self.coef_.to_numpy(), self.family_,
                              kind, V, self.block_rows, getattr(self, "lp_sizes_", None))
 

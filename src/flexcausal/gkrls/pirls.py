@@ -53,7 +53,7 @@ from .fit import (
     null_basis,
     posterior,
 )
-from .optimize import newton_minimize
+from .optimize import newton_minimize, polish
 from .reparam import PenaltyBlock, Reparametrization, basis_map
 from .rows import ArrayRows, Max
 from .stable import PenalizedFactor
@@ -198,7 +198,7 @@ class GLMProblem:
         self.reml_dim = 0 if self.ml else self.null_dim
         self.U0 = null_basis(self.rp) if self.ml else None
         self._beta = None  # warm start
-        self._cache = None  # (rho, PIRLSState) of the last PIRLS
+        self._cache = None  # (rho, PIRLSState, polished) of the last PIRLS
         self._start = None  # PassStats at mu_start (Newton weights)
         self.n_passes = 0
 
@@ -248,7 +248,7 @@ class GLMProblem:
             fisher = self.evaluate(beta, newton=False)
             return fisher, PenalizedFactor(self.rp, rho, G=fisher.gram)
 
-    def pirls(self, rho: np.ndarray, max_iter: int = 100) -> PIRLSState:
+    def pirls(self, rho: np.ndarray, max_iter: int = 100, polish: bool = False) -> PIRLSState:
         """Newton PIRLS from the warm start; stops when the Newton step is negligible.
 
         Convergence: the step is below 1e-9 (1 + max|b|), or the penalized deviance no
@@ -257,6 +257,10 @@ class GLMProblem:
         round-off), so a stalled fit stops at once with a warning instead of running to
         ``max_iter``. At the end the weights, X'WX and factor are those at the returned
         beta, so LAML reuses them without another pass over the rows.
+
+        ``polish``: on convergence the last (negligible) Newton step is taken and the pass
+        made there, so that the state does not depend on which iteration the stopping
+        rule happened to stop at (optimize.polish; used for the reported fit).
         """
         beta = self._beta
         cur = self.evaluate(beta)
@@ -272,6 +276,11 @@ class GLMProblem:
                 step = np.max(np.abs(new - beta))
                 if step < 1e-9 * (1.0 + np.max(np.abs(beta))) or change <= 1e-13 * abs(pdev):
                     converged = True
+                    if polish:
+                        last = self.evaluate(new)
+                        if not last.invalid:
+                            beta, cur = new, last
+                            used, fac = self._factor(cur, beta, rho)
                     break
                 if change <= 1e-13 * (abs(pdev) + 0.1):  # mgcv's absolute floor
                     # the deviance is ~0 while b keeps growing: the fitted values
@@ -337,19 +346,21 @@ class GLMProblem:
         res = minimize_scalar(f, bracket=(guess - 1, guess + 1), tol=1e-12)
         return float(np.exp(res.x))
 
-    def state_at(self, rho: np.ndarray) -> PIRLSState:
-        """PIRLS at rho, reusing the last state when rho is unchanged."""
-        if self._cache is not None and np.array_equal(self._cache[0], rho):
+    def state_at(self, rho: np.ndarray, polish: bool = False) -> PIRLSState:
+        """PIRLS at rho, reusing the last state when rho is unchanged (and polished,
+        if asked)."""
+        if self._cache is not None and np.array_equal(self._cache[0], rho) and (
+                not polish or self._cache[2]):
             return self._cache[1]
-        st = self.pirls(rho)
-        self._cache = (rho.copy(), st)
+        st = self.pirls(rho, polish=polish)
+        self._cache = (rho.copy(), st, polish)
         return st
 
-    def laml(self, rho: np.ndarray, gradient: bool = True):
+    def laml(self, rho: np.ndarray, gradient: bool = True, polish: bool = False):
         """LAML (or its ML version) at rho and its exact gradient (see module docstring),
         with 1/2 log|H| - 1/2 log|S|_+ and dlog|H|/drho_j - rank_j = -sum_{i in j} F_ii
         evaluated without cancellation (stable.py)."""
-        st = self.state_at(rho)
+        st = self.state_at(rho, polish)
         fac = st.factor
         Dp = st.deviance + st.penalty
         phi = self.profile_scale(Dp)
@@ -382,7 +393,7 @@ class GLMProblem:
             e[j] = h
             hess[j] = (self.laml(rho + e)[1] - grad) / h
             self._beta = st.beta
-        self._cache = (rho.copy(), st)
+        self._cache = (rho.copy(), st, False)
         return value, grad, 0.5 * (hess + hess.T), (st, phi)
 
     def score(self, rho: np.ndarray) -> float:
@@ -431,7 +442,7 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
     Hessian of the exact gradient)."""
     if sp is not None or not problem.blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if problem.blocks else np.zeros(0)
-        value, _, st, phi = problem.laml(rho, gradient=False)
+        value, _, st, phi = problem.laml(rho, gradient=False, polish=True)
         n_iter, converged = 0, st.converged
     else:
         # mgcv initial.sp: Fisher weights at mustart
@@ -440,8 +451,9 @@ def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
         res = newton_minimize(problem.derivatives, problem.score, rho0, tol=1e-8,
                               what="LAML" if problem.method == "REML" else "ML",
                               limits=lambda pl: limit_excess(pl[0].factor))
-        rho, value = res.rho, res.score
-        st, phi = problem.state_at(rho), res.payload[1]
+        # a last Newton step in rho and in b (optimize.polish), then the fit at it
+        rho = polish(res)
+        value, _, st, phi = problem.laml(rho, gradient=False, polish=True)
         n_iter, converged = res.n_iter, res.converged and st.converged
     # mgcv post-processing: Vp and edf use Fisher weights at the final mu (the same as
     # Newton's for canonical links), and an estimated scale is reported as Pearson's.

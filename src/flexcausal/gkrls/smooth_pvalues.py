@@ -53,6 +53,10 @@ def weighted_r_factor(model) -> np.ndarray:
         raise ValueError("smooth-term p-values need the training data (a loaded model "
                          "keeps none); refit to get them")
     fam = model.family_
+    if train.get("dask") is not None:  # reduced over the partitions
+        from .dask_fit import weighted_r_factor as dask_r_factor
+
+        return dask_r_factor(model)
     if isinstance(fam, LikelihoodFamily):
         return _likelihood_r_factor(model)
     eta = model.linear_predictors_

@@ -95,6 +95,14 @@ def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
     if kind == "frequentist":
         return model.Ve_
     bread = model.Vp_ / model.scale_
+    train = getattr(model, "training_", None)
+    if train is not None and train.get("dask") is not None:  # reduced on the cluster
+        from .dask_fit import sandwich_meat
+
+        meat = sandwich_meat(model, kind, cluster)
+        if kind == "hc1":
+            meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
+        return bread @ meat @ bread
     encodings, mult, col_lp = scores(model)
     design = StreamedDesign(model.terms, encodings, model.block_rows)
 

@@ -9,7 +9,16 @@ import pandas as pd
 
 from ..._checks import check_choice, check_positive, check_seed
 from .. import schema as sc
-from ..kernel import SKETCHES, STANDARDIZE, KernelSketch, Standardizer, build_sketch
+from ..kernel import (
+    SKETCHES,
+    STANDARDIZE,
+    KernelSketch,
+    Standardizer,
+    build_sketch,
+    column_scales,
+    sketch_from_anchors,
+    sketch_rows,
+)
 from ..kernel import gaussian_kernel as _kernel
 from .base import Term, is_number_like, rescale_penalty
 
@@ -76,29 +85,22 @@ class KRLSTerm(Term):
         return np.hstack(parts)
 
     def setup(self, data: pd.DataFrame) -> None:
-        self.levels = {}
-        for col in self.columns:
-            series = data[col]
-            if isinstance(series.dtype, pd.CategoricalDtype):
-                self.levels[col] = [str(c) for c in series.cat.categories]
-            elif not pd.api.types.is_numeric_dtype(series):
-                raise TypeError(
-                    f"column {col!r} in {self.label} must be numeric, got dtype "
-                    f"{series.dtype}; to use a factor inside the kernel (one-hot, as R "
-                    "gKRLS), convert it with data[col].astype('category')"
-                )
+        self.set_levels({col: [str(c) for c in data[col].cat.categories]
+                         for col in self.columns
+                         if isinstance(data[col].dtype, pd.CategoricalDtype)},
+                        {col: data[col].dtype for col in self.columns})
         raw = self._raw(data)
-        constant = [c for c in self.columns if c not in self.levels and np.ptp(data[c]) == 0]
-        if constant and len(constant) < len(self.columns):
-            warnings.warn(
-                f"column(s) {constant} in {self.label} are constant: they have no effect in "
-                "the kernel (and their marginal effects are 0); drop them from krls()",
-                UserWarning, stacklevel=4,
-            )
+        self.warn_constant([c for c in self.columns
+                            if c not in self.levels and np.ptp(data[c]) == 0])
         self.standardizer = Standardizer.fit(raw, self.standardize)
+        if self.indices is not None or self.sketch == "subsampling":
+            # anchors standardized on their own, exactly as set up from Dask partitions
+            idx, scale = self.sketch_positions(raw.shape[0])
+            self.setup_from(self.standardizer, raw[idx], idx, scale)
+            return
         Xs = self.standardizer.transform(raw)
         self.bandwidth = float(Xs.shape[1] if self.bandwidth_arg is None else self.bandwidth_arg)
-        self.sketch_ = build_sketch(
+        self._set_sketch(build_sketch(
             Xs,
             self.bandwidth,
             self.sketch,
@@ -106,7 +108,66 @@ class KRLSTerm(Term):
             self.multiplier,
             self.indices,
             check_seed(self.seed),
-        )
+        ))
+
+    # The pieces of ``setup``, also used to set the term up from statistics of data
+    # that are not in memory (dask_setup.py): levels, constant columns, standardizer,
+    # sketch rows.
+    def set_levels(self, levels: dict, dtypes: dict) -> None:
+        """Factor levels of the categorical kernel columns; other columns must be
+        numeric."""
+        for col in self.columns:
+            if col not in levels and not pd.api.types.is_numeric_dtype(dtypes[col]):
+                raise TypeError(
+                    f"column {col!r} in {self.label} must be numeric, got dtype "
+                    f"{dtypes[col]}; to use a factor inside the kernel (one-hot, as R "
+                    "gKRLS), convert it with data[col].astype('category')"
+                )
+        self.levels = dict(levels)
+
+    def warn_constant(self, constant: list) -> None:
+        if constant and len(constant) < len(self.columns):
+            warnings.warn(
+                f"column(s) {constant} in {self.label} are constant: they have no effect in "
+                "the kernel (and their marginal effects are 0); drop them from krls()",
+                UserWarning, stacklevel=5,
+            )
+
+    def raw_scales(self, minmax: dict) -> np.ndarray:
+        """kernel.column_scales of the raw columns from each numeric column's (min, max)
+        (one-hot columns: max 1)."""
+        out = []
+        for c in self.columns:
+            if c in self.levels:
+                out += [1.0] * len(self.levels[c])
+            else:
+                lo, hi = minmax[c]
+                out.append(max(abs(lo), abs(hi)))
+        return column_scales(np.array(out))
+
+    def sketch_positions(self, n: int) -> tuple[np.ndarray, float]:
+        """The rows (0-based, in data order) a subsampling sketch keeps: kernel.sketch_rows
+        with ``np.random.default_rng(seed)`` (the same draw as ``setup``)."""
+        if self.indices is None and self.sketch != "subsampling":
+            raise ValueError(
+                f"{self.label}: sketch={self.sketch!r} uses every row as an anchor, which "
+                "does not scale past memory; use the default sketch='subsampling' (or "
+                "indices=) on Dask data")
+        return sketch_rows(n, self.sketch, self.size, self.multiplier, self.indices,
+                           check_seed(self.seed))
+
+    def setup_from(self, standardizer: Standardizer, anchor_raw: np.ndarray,
+                   idx: np.ndarray, scale: float) -> None:
+        """Finish the set-up from the standardizer of all rows and the raw (one-hot,
+        unstandardized) anchor rows at ``idx``."""
+        self.standardizer = standardizer
+        anchors = standardizer.transform(anchor_raw)
+        self.bandwidth = float(anchors.shape[1] if self.bandwidth_arg is None
+                               else self.bandwidth_arg)
+        self._set_sketch(sketch_from_anchors(anchors, self.bandwidth, scale, idx))
+
+    def _set_sketch(self, sketch: KernelSketch) -> None:
+        self.sketch_ = sketch
         self.n_coef = self.sketch_.weights.shape[1]
         self.coef_names = [f"{self.label}.{j + 1}" for j in range(self.n_coef)]
 
