@@ -94,14 +94,12 @@ def summarise(df: pd.DataFrame) -> str:
         w = d.pivot(index="seed", columns="variant", values="pooled")
         for v, m in d.groupby("variant", sort=False):
             diff = (w[v] - w["default"]).dropna()
-            ad = m.adapted.replace(np.inf, np.nan)
             n_inf = int(np.isinf(m.adapted).sum())
             adapted = (f"{m.adapted.mean():.3g} +- {_se(m.adapted):.2g}" if n_inf == 0 else
                        f"inf in {n_inf} seeds")
             out.append(f"{v:<22}{m.pooled.mean():>12.4f} +- {_se(m.pooled):.4f}"
                        f"{adapted:>24}{diff.mean():>+16.4f} +- {_se(diff):.4f}"
                        f"{m.epochs.mean():>8.0f}{m.seconds.mean():>7.1f}")
-            del ad
     return "\n".join(out)
 
 
@@ -113,6 +111,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", nargs="+", default=["high1", "high8", "exp1"])
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=None, help="override (smoke tests)")
     ap.add_argument("--out", default=str(RESULTS / "rfp_options_raw.csv"))
@@ -122,8 +121,9 @@ def main(argv=None):
         print(summarise(pd.read_csv(args.summarise)))
         return
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {args.workers} "
-          f"worker(s); seeds 0..{args.seeds - 1}; base {BASE}")
-    jobs = [(d, s, args.epochs) for s in range(args.seeds) for d in args.designs]
+          f"worker(s); seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; base {BASE}")
+    jobs = [(d, s, args.epochs) for s in range(args.first_seed, args.first_seed + args.seeds)
+            for d in args.designs]
     out = Path(args.out)
     t0 = time.perf_counter()
     records = []
