@@ -65,7 +65,46 @@ def map_blocks(func: Callable[[slice], object], n: int, block_rows: int,
     """``func`` applied to each row block, in row order (``parallel=False``: serially,
     for callers whose blocks are already BLAS-bound matrix products)."""
     blocks = row_blocks(n, block_rows)
+    bar = _PROGRESS
+    if bar is not None:
+        bar.passes += 1
+        bar.set_postfix_str(f"pass {bar.passes}", refresh=False)
+        inner = func
+
+        def func(rows, _inner=inner):
+            out = _inner(rows)
+            bar.update(rows.stop - rows.start)
+            return out
+
     return (_BACKEND if parallel else SerialBackend()).map(func, blocks)
+
+
+_PROGRESS = None  # the bar of the fit in progress (``progress``), updated by map_blocks
+PROGRESS_MIN_ROWS = 200_000  # automatic bars only for fits at least this large
+
+
+@contextlib.contextmanager
+def progress(desc: str, n_rows: int, show: bool | None = None):
+    """A tqdm bar counting the rows that the row-block passes inside the context process
+    (all passes together, the pass number as postfix), shown per
+    ``flexcausal.progress.show_progress(show)`` and, when automatic, for at least
+    PROGRESS_MIN_ROWS rows. Dask passes show Dask's own bars instead (dask_rows.py)."""
+    global _PROGRESS
+    from ..progress import progress_bar, show_progress
+
+    enabled = show_progress(show) and (show is True or n_rows >= PROGRESS_MIN_ROWS)
+    if not enabled or _PROGRESS is not None:
+        yield None
+        return
+    bar = progress_bar(desc=desc, unit="row", progress=True)
+    bar.unit_scale = True
+    bar.passes = 0
+    _PROGRESS = bar
+    try:
+        yield bar
+    finally:
+        _PROGRESS = None
+        bar.close()
 
 
 def map_reduce(func: Callable[[slice], object], n: int, block_rows: int,

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .._frames import numeric_column, plain_frame, response_values
+from .backend import blas_one_thread
 from .blocks import design_block
 from .checks import check_family_start
 from .dask_rows import DaskCompute, DaskRows, labelled
@@ -430,7 +431,8 @@ def prepare(terms, ddf, encoder: RowEncoder, family, compute: DaskCompute,
         moments = sum((g["moments"][t.label] for g in got2[1:]), got2[0]["moments"][t.label])
         standardizer = Standardizer.from_moments(*moments.moments(), t.standardize)
         idx, scale = sketches[t.label]
-        t.setup_from(standardizer, t._raw(fetched.loc[idx]), idx, scale)
+        with blas_one_thread():
+            t.setup_from(standardizer, t._raw(fetched.loc[idx]), idx, scale)
     if parametric is not None:
         identifiability(parametric, got2)
     head = fetched.loc[np.arange(first)]

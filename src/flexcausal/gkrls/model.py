@@ -33,6 +33,7 @@ from .._frames import (
 )
 from . import io as _io
 from . import summary as _summary
+from .backend import blas_one_thread
 from .blocks import DEFAULT_BLOCK_ROWS, linear_predictor
 from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
 from .families import LikelihoodFamily, make_family
@@ -194,7 +195,8 @@ class GAM:
         for k, part in enumerate([parsed, *more]):
             lp = [r for t in part.terms for r in t.resolve(data)]  # factor by= -> per level
             for term in lp:
-                term.setup(data)
+                with blas_one_thread():  # small eigen-decompositions (backend.py)
+                    term.setup(data)
                 if k:
                     _relabel(term, k)
             lp_terms.append(lp)
@@ -217,17 +219,12 @@ class GAM:
             warnings.warn(f"mgcv fits the {self.family_.name} family by REML only; "
                           f"method={self.method!r} is not used (fitted by REML)",
                           UserWarning, stacklevel=2)
+        from .backend import progress as progress_rows
+
         try:
-            if isinstance(self.family_, LikelihoodFamily):
-                res = fit_likelihood(lp_terms, lp_enc, y, w, off, self.family_, sp,
-                                     self.block_rows, method=method)
-            elif self.family_.name == "gaussian" and self.family_.link.name == "identity":
-                res = fit_gaussian(terms, encodings, y, w, off, sp, weights is not None,
-                                   self.block_rows, float(np.sum(np.log(w[w > 0]))),
-                                   method=method)
-            else:
-                res = fit_glm(terms, encodings, y, w, off, self.family_, sp, self.block_rows,
-                              self.memory_budget, method=method)
+            with progress_rows(f"fitting a {self.family_.name} GAM", len(y), progress):
+                res = self._fit_arrays(lp_terms, lp_enc, terms, encodings, y, w, off, sp,
+                                       weights is not None, method)
         except LinAlgError as exc:  # the checks above should make this unreachable
             raise ValueError(
                 f"the penalized model matrix is numerically singular ({exc}); look for "
@@ -235,6 +232,17 @@ class GAM:
         self._adopt(res)
         self.training_ = {"encodings": encodings, "y": y, "weights": w, "offset": off, "data": data}
         return self
+
+    def _fit_arrays(self, lp_terms, lp_enc, terms, encodings, y, w, off, sp, weighted,
+                    method) -> FitResult:
+        if isinstance(self.family_, LikelihoodFamily):
+            return fit_likelihood(lp_terms, lp_enc, y, w, off, self.family_, sp,
+                                  self.block_rows, method=method)
+        if self.family_.name == "gaussian" and self.family_.link.name == "identity":
+            return fit_gaussian(terms, encodings, y, w, off, sp, weighted, self.block_rows,
+                                float(np.sum(np.log(w[w > 0]))), method=method)
+        return fit_glm(terms, encodings, y, w, off, self.family_, sp, self.block_rows,
+                       self.memory_budget, method=method)
 
     def _formula_offset(self, data: pd.DataFrame) -> np.ndarray:
         off = np.zeros(len(data))

@@ -163,6 +163,52 @@ class GradientKernel:
         return ch.X.T @ (dW_deta(self.family, ch.y, ch.w, ch.off, eta) * h)
 
 
+def d2W_deta2(family: Family, y, w, off, eta) -> np.ndarray:
+    """d2 W_i / d eta_i^2 of the Newton weights by central second differences."""
+    h = 1e-4 * (1.0 + np.abs(eta))
+    return (working(family, y, w, off, eta + h)[0] - 2.0 * working(family, y, w, off, eta)[0]
+            + working(family, y, w, off, eta - h)[0]) / (h * h)
+
+
+class HessianKernel:
+    """The LAML gradient's and Hessian's sums at beta (``GLMProblem.hessian``):
+    u = X'(W' h), c_jk = sum h W'' eta_j eta_k, v[:, j, k] = X'(W' eta_j eta_k) and
+    M_j = L'X'diag(W' eta_j)X L, with h_i = ||L'x_i||^2 and eta_j = X db_j."""
+
+    def __init__(self, family: Family, beta, L, db):
+        self.family, self.beta, self.L, self.db = family, beta, L, db
+
+    def __call__(self, ch):
+        fam = self.family
+        eta = ch.X @ self.beta + ch.off
+        W1 = dW_deta(fam, ch.y, ch.w, ch.off, eta)
+        W2 = d2W_deta2(fam, ch.y, ch.w, ch.off, eta)
+        XL = ch.X @ self.L
+        h = np.einsum("ij,ij->i", XL, XL)
+        E = ch.X @ self.db  # eta_j, columns j
+        k = E.shape[1]
+        u = ch.X.T @ (W1 * h)
+        c = (E * (h * W2)[:, None]).T @ E
+        v = np.empty((ch.X.shape[1], k, k))
+        M = np.empty((k, XL.shape[1], XL.shape[1]))
+        for j in range(k):
+            WE = W1 * E[:, j]
+            for m in range(j + 1):
+                v[:, j, m] = v[:, m, j] = ch.X.T @ (WE * E[:, m])
+            M[j] = XL.T @ (WE[:, None] * XL)
+        return u, c, v, M
+
+
+def penalty_matrices(fac: PenalizedFactor) -> list[np.ndarray]:
+    """L_j = lambda_j S_j in the factor's rotated basis, one dense p x p per parameter."""
+    ind = fac.rp.indicator()
+    out = [np.diag(ind[:, j] * fac.lam_d) for j in range(ind.shape[1])]
+    for g, st in zip(fac.rp.groups, fac.groups, strict=True):
+        for j, lam, B in zip(g.sps, st.lam, st.roots, strict=True):
+            out[j][np.ix_(g.cols, g.cols)] = lam * (B.T @ B)
+    return out
+
+
 @dataclass
 class PIRLSState:
     beta: np.ndarray
@@ -200,6 +246,7 @@ class GLMProblem:
         self._beta = None  # warm start
         self._cache = None  # (rho, PIRLSState, polished) of the last PIRLS
         self._start = None  # PassStats at mu_start (Newton weights)
+        self._recent: list = []  # (beta bytes, newton), PassStats of the last passes
         self.n_passes = 0
 
     @classmethod
@@ -213,12 +260,20 @@ class GLMProblem:
         return self.rows.reduce(kernel)
 
     def evaluate(self, beta, newton: bool = True, gram: bool = True) -> PassStats:
-        """One pass at ``beta`` (None: at mu_start, cached)."""
+        """One pass at ``beta`` (None: at mu_start). X'WX and X'Wz at beta do not depend
+        on rho, so the last few passes are kept: PIRLS at a new rho warm-started at the
+        last beta begins without a pass."""
         if beta is None and newton and gram and self._start is not None:
             return self._start
+        key = None if beta is None else (np.asarray(beta).tobytes(), newton)
+        for k, stats in self._recent:
+            if k == key and (stats.gram is not None or not gram):
+                return stats
         stats = PassStats.of(self.reduce(PassKernel(self.family, beta, newton, gram)), newton)
         if beta is None and newton and gram:
             self._start = stats
+        elif key is not None and not stats.invalid:
+            self._recent = [(key, stats), *self._recent[:2]]
         return stats
 
     def start_gram(self) -> np.ndarray:
@@ -384,6 +439,74 @@ class GLMProblem:
         return value, grad, st, phi
 
     def derivatives(self, rho: np.ndarray, h: float = 1e-5):
+        """LAML, its exact gradient and Hessian: analytic for REML (``hessian``, one pass
+        at the PIRLS solution), a forward difference of the exact gradient for ML."""
+        if not self.ml:
+            return self.hessian(rho)
+        return self.fd_derivatives(rho, h)
+
+    def hessian(self, rho: np.ndarray):
+        """LAML (REML) value, gradient and exact Hessian in rho from one pass.
+
+        With H = X'WX + S_lambda at b, db_j = -H^{-1} L_j b, eta_j = X db_j, W', W'' the
+        derivatives of the Newton weights in eta (mgcv's third-derivative terms, Wood
+        2011 Sec. 3.5-3.6; here by differences of the weights, elementwise),
+        H_j = L_j + X'diag(W' eta_j)X,
+        d2b_jk = -H^{-1}[L_k db_j + X'(W' eta_j eta_k) + delta_jk L_j b + L_j db_k] and
+
+            d2 [D_p / 2 phi] = [delta_jk b'L_j b + 2 b'L_j db_k] / 2 phi,
+            d2 [log|H| - log|S|_+] = (the same at fixed W: fit.logdet_hessian)
+                + sum_i h_i W''_i eta_ij eta_ik + u'd2b_jk
+                - tr(H^-1 G_k H^-1 L_j) - tr(H^-1 L_k H^-1 G_j) - tr(H^-1 G_k H^-1 G_j),
+
+        G_j = X'diag(W' eta_j)X, h_i = x_i'H^{-1}x_i, u = X'(W' h). The pass sums u,
+        X'(W' eta_j eta_k), sum h W'' eta_j eta_k and L'G_jL (L L' = H^{-1}). With an
+        estimated scale, phi is profiled out: V_rr - V_rphi V_phiphi^{-1} V_phir."""
+        from .fit import logdet_hessian
+
+        st = self.state_at(rho)
+        fac = st.factor
+        T = fac.T
+        Dp = st.deviance + st.penalty
+        phi = self.profile_scale(Dp)
+        value = (Dp / (2 * phi) - self.saturated_loglik(phi)
+                 + 0.5 * fac.logdet_rel - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
+        beta_r = T.T @ st.beta
+        sv = fac.penalty_vectors(beta_r)  # L_j b (rotated), columns j
+        db_r = -fac.solve(sv)
+        Lr = fac.inverse_sqrt()
+        u, c, v, M = self.reduce(HessianKernel(self.family, st.beta, T @ Lr, T @ db_r))
+        k = len(rho)
+        dD = fac.penalty_quadratics(beta_r)
+        grad = dD / (2 * phi) - 0.5 * fac.edf_excess() + 0.5 * (u @ (T @ db_r))
+        P = [Lr.T @ S @ Lr for S in penalty_matrices(fac)]
+        pv = [fac.penalty_vectors(db_r[:, j]) for j in range(k)]  # L_m db_j, columns m
+        hl = logdet_hessian(fac)
+        hess = np.empty((k, k))
+        for j in range(k):
+            for m in range(j + 1):
+                rhs = pv[j][:, m] + T.T @ v[:, j, m] + pv[m][:, j]
+                if j == m:
+                    rhs = rhs + sv[:, j]
+                d2b = -(T @ fac.solve(rhs))
+                logdet = (hl[j, m] + c[j, m] + u @ d2b - np.sum(M[m] * P[j])
+                          - np.sum(P[m] * M[j]) - np.sum(M[m] * M[j]))
+                dpen = ((dD[j] if j == m else 0.0) + 2.0 * sv[:, j] @ db_r[:, m]) / (2 * phi)
+                hess[j, m] = hess[m, j] = dpen + 0.5 * logdet
+        if not self.family.scale_known:  # profile phi out (envelope theorem)
+            v_phi = -dD / (2 * phi**2)
+            hess -= np.outer(v_phi, v_phi) / self._scale_curvature(Dp, phi)
+        return value, grad, hess, (st, phi)
+
+    def _scale_curvature(self, Dp: float, phi: float) -> float:
+        """d2/dphi2 [D_p / 2 phi - ls(phi) - M_p/2 log(2 pi phi)] at phi (differences
+        of ls)."""
+        d = 1e-4 * phi
+        ls2 = (self.saturated_loglik(phi + d) - 2 * self.saturated_loglik(phi)
+               + self.saturated_loglik(phi - d)) / d**2
+        return Dp / phi**3 - ls2 + 0.5 * self.reml_dim / phi**2
+
+    def fd_derivatives(self, rho: np.ndarray, h: float = 1e-5):
         """LAML, exact gradient, and a forward-difference Hessian of that gradient."""
         value, grad, st, phi = self.laml(rho)
         k = len(rho)
