@@ -123,3 +123,15 @@ def test_a_worker_that_always_dies_is_a_clear_error(df, tmp_path):
         with pytest.raises(RuntimeError, match="lost the workers.*no partial result"):
             fc.gam("y ~ krls(x1)", ddf)
     cluster.close()
+
+
+def test_progress_bars(df, capsys):
+    """progress=True: a tqdm bar of rows processed in memory, Dask's bar on Dask data."""
+    fc.gam("yb ~ z + krls(x1, x2)", df, family="binomial", progress=True)
+    err = capsys.readouterr().err
+    assert "fitting a binomial GAM" in err and "row" in err and "pass" in err
+    fc.gam("y ~ krls(x1, x2)", dd.from_pandas(df, npartitions=2), progress=True)
+    out = capsys.readouterr()
+    assert "Completed" in out.out + out.err
+    fc.gam("y ~ krls(x1, x2)", df)  # automatic: no bar in tests
+    assert capsys.readouterr().err == ""
