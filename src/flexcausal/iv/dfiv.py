@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from .._checks import check_int, check_int_sequence, check_nonnegative, check_positive
+from ..gkrls.backend import blas_one_thread
 from ._base import FitData, NPIVEstimator, Standardizer, check_fraction, split_indices
 
 __all__ = ["DFIV", "FeatureNet"]
@@ -279,7 +280,8 @@ class DFIV(NPIVEstimator):
         lam1, lam2 = float(self.lambda1 * len(i1)), float(self.lambda2 * len(i2))
         cfg = (lam1, lam2, int(self.stage1_iter), int(self.covariate_iter),
                int(self.stage2_iter), int(self.n_epoch))
-        nets, _, losses = _train_jit(nets, states, arrays, (t_opt, i_opt, c_opt), cfg)
+        with blas_one_thread():  # small ridge solves: threaded BLAS only spins when shared
+            nets, _, losses = _train_jit(nets, states, arrays, (t_opt, i_opt, c_opt), cfg)
         losses = np.asarray(losses)
         self.history_ = {"stage1_loss": losses[:, 0], "covariate_loss": losses[:, 1],
                          "stage2_loss": losses[:, 2]}
