@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/ope_cartpole.py --noise 0 0.1 0.2 0.3 0.4 --seeds 5
     .venv/bin/python benchmarks/ope_cartpole.py --noise 0.2 --seeds 2 --seed-offset 3 \\
         --methods f2bmld dfiv --steps-scale 0.2          # a reduced run
+    .venv/bin/python benchmarks/ope_cartpole.py --seeds 3 --steps dfiv=10000  # what we ran
 
 The protocol of ``shared/notes/ope-proximal.md`` (github hudsonchen/F2BMLD at f4564b7):
 per noise level, the shipped DQN (``flexcausal.ope.load_cartpole_policy``) is the greedy
@@ -18,7 +19,8 @@ and untruncated. Methods (``--methods``):
   fqe        neural fitted Q evaluation (our classic baseline): batch 256, 30,000 steps
   f2bmld_mf  the slides' mean-field Langevin form: batch 32, 20,000 steps
 
-``--steps-scale`` multiplies every step count (the table says what ran). Results go to
+``--steps-scale`` multiplies every step count, ``--steps dfiv=10000`` sets one method's (the
+table says what ran). Results go to
 ``<out>.csv`` (one row per run, appended as runs finish, so partial runs survive; existing
 (method, noise, seed) rows are skipped), histories to ``<out>_histories.npz``; the table
 and ``<out>_box.png`` (|Q0 - truth| over seeds, log axis: the official figure) and
@@ -52,8 +54,10 @@ OFFICIAL_MEDIAN = {"f2bmld": {0.0: 0.6, 0.1: 0.13, 0.2: 0.15, 0.3: 1.2, 0.4: 4.0
                    "dfiv": {0.0: 0.8, 0.1: 0.8, 0.2: 2.0, 0.3: 5.0, 0.4: 24.0}}
 
 
-def make_method(name: str, noise: float, seed: int, scale: float):
+def make_method(name: str, noise: float, seed: int, scale: float, override=None):
     def steps(n):
+        if override and name in override:
+            return override[name]
         return max(int(round(n * scale / 100)) * 100, 100)
 
     if name == "f2bmld":
@@ -97,22 +101,28 @@ def run(args) -> None:
     histories = dict(np.load(hist_path, allow_pickle=False)) if hist_path.exists() else {}
     truth = truths(args.noise, args.truth_episodes, Path(str(out) + "_truth.json"))
     s0 = ope.evaluation_states(1000, seed=7)
-    for noise in args.noise:
-        target = ope.load_cartpole_policy(noise)
-        behaviour = target.with_epsilon(0.1)
-        data = None
-        for seed in range(args.seed_offset, args.seed_offset + args.seeds):
-            if args.data_per_seed or data is None:
+    override = dict(_parse_steps(item) for item in args.steps)
+    datasets = {}
+    for seed in range(args.seed_offset, args.seed_offset + args.seeds):  # seeds outermost:
+        for noise in args.noise:  # a cut-short run still covers every noise level
+            target = ope.load_cartpole_policy(noise)
+            data_seed = 1000 + (seed if args.data_per_seed else 0)
+            if (noise, data_seed) not in datasets:
+                if not args.data_per_seed:
+                    datasets = {k: v for k, v in datasets.items() if k[1] == data_seed}
+                else:
+                    datasets = {}
                 t0 = time.perf_counter()
-                data = ope.generate_dataset(behaviour, noise, args.episodes,
-                                            seed=1000 + (seed if args.data_per_seed else 0))
-                print(f"noise {noise}: {len(data)} transitions "
+                datasets[noise, data_seed] = ope.generate_dataset(
+                    target.with_epsilon(0.1), noise, args.episodes, seed=data_seed)
+                print(f"noise {noise}: {len(datasets[noise, data_seed])} transitions "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
+            data = datasets[noise, data_seed]
             for method in args.methods:
                 if len(done) and ((done.method == method) & np.isclose(done.noise, noise)
                                   & (done.seed == seed)).any():
                     continue
-                est = make_method(method, noise, seed, args.steps_scale)
+                est = make_method(method, noise, seed, args.steps_scale, override)
                 est.fit(data, target, s0)
                 q0 = est.value()
                 row = {"method": method, "noise": noise, "seed": seed, "q0": q0,
@@ -123,9 +133,9 @@ def run(args) -> None:
                        "n_steps": est.n_steps, "batch_size": est.batch_size,
                        "n_transitions": len(data), "fit_time_s": est.fit_time_,
                        "machine": f"{platform.machine()} {os.cpu_count()} cpu"}
-                print(f"  {method:10s} seed {seed}: Q0 {q0:8.3f}  |err| {row['abs_err']:7.3f}"
-                      f"  (untrunc {row['abs_err_untruncated']:7.3f})  {est.fit_time_:5.0f} s",
-                      flush=True)
+                print(f"  noise {noise} {method:10s} seed {seed}: Q0 {q0:8.3f}  |err| "
+                      f"{row['abs_err']:7.3f}  (untrunc {row['abs_err_untruncated']:7.3f})  "
+                      f"{est.fit_time_:5.0f} s", flush=True)
                 done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
                 done.to_csv(csv, index=False)
                 key = f"{method}|{noise:.1f}|{seed}"
@@ -133,6 +143,13 @@ def run(args) -> None:
                 histories[key + "|q0"] = est.history_["q0"]
                 np.savez_compressed(hist_path, **histories)
     report(out)
+
+
+def _parse_steps(item: str):
+    name, _, value = item.partition("=")
+    if not value.isdigit():
+        raise SystemExit(f"--steps takes method=N items, got {item!r}")
+    return name, int(value)
 
 
 def report(out: Path) -> None:
@@ -225,6 +242,8 @@ def main() -> None:
     parser.add_argument("--seed-offset", type=int, default=0)
     parser.add_argument("--methods", nargs="+", default=["f2bmld", "dfiv", "fqe", "f2bmld_mf"])
     parser.add_argument("--steps-scale", type=float, default=1.0)
+    parser.add_argument("--steps", nargs="*", default=[], metavar="METHOD=N",
+                        help="step count of one method, e.g. dfiv=10000 (beats --steps-scale)")
     parser.add_argument("--episodes", type=int, default=2000)
     parser.add_argument("--truth-episodes", type=int, default=1000)
     parser.add_argument("--data-per-seed", action="store_true")

@@ -146,3 +146,16 @@ def test_policy_probs_validation():
         ope.policy_probs(lambda x: np.array([0, 1]), s, 2)
     with pytest.raises(TypeError, match="probs"):
         ope.policy_probs("greedy", s, 2)
+
+
+def test_dqn_training_runs_and_reproduces():
+    """A few episodes of the official DQN recipe (JAX/optax): same seed, same network."""
+    from flexcausal.ope.dqn import train_dqn
+
+    a = train_dqn(0.1, n_episodes=4, seed=3, eval_every=2, eval_episodes=3)
+    b = train_dqn(0.1, n_episodes=4, seed=3, eval_every=2, eval_episodes=3)
+    assert len(a.episode_lengths) == 4 and list(a.eval_at) == [2, 4]
+    for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+        np.testing.assert_array_equal(ba, bb)
+    assert a.policy().greedy(ope.reset_states(5)).shape == (5,)

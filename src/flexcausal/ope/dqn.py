@@ -14,6 +14,7 @@ noisy environment, and the best one is kept (``train_dqn`` returns it with the c
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -23,30 +24,11 @@ import numpy as np
 import optax
 
 from .._checks import check_int, check_unit_interval
+from ..iv._nets import init_mlp, mlp_apply
 from .env import N_ACTIONS, STATE_DIM, make_cartpole, rollout
 from .policy import QNetworkPolicy
 
-__all__ = ["DQNResult", "init_mlp", "mlp_forward", "train_dqn"]
-
-
-def init_mlp(key, sizes):
-    """torch.nn.Linear's default init: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    layers = []
-    for k, (fan_in, fan_out) in zip(jax.random.split(key, len(sizes) - 1),
-                                    zip(sizes[:-1], sizes[1:], strict=True), strict=True):
-        kw, kb = jax.random.split(k)
-        bound = 1.0 / math.sqrt(fan_in)
-        layers.append((jax.random.uniform(kw, (fan_in, fan_out), minval=-bound, maxval=bound),
-                       jax.random.uniform(kb, (fan_out,), minval=-bound, maxval=bound)))
-    return layers
-
-
-def mlp_forward(layers, x):
-    """ReLU hidden layers, linear output."""
-    for w, b in layers[:-1]:
-        x = jax.nn.relu(x @ w + b)
-    w, b = layers[-1]
-    return x @ w + b
+__all__ = ["DQNResult", "train_dqn"]
 
 
 def _huber(x):
@@ -54,14 +36,16 @@ def _huber(x):
     return jnp.where(ax < 1.0, 0.5 * x**2, ax - 0.5)
 
 
+@functools.lru_cache(maxsize=8)
 def _make_update(lr: float, gamma: float, tau: float):
+    """(optimizer, jitted update); cached so that equal settings compile once."""
     opt = optax.chain(optax.clip(100.0), optax.scale_by_amsgrad(),
                       optax.add_decayed_weights(0.01), optax.scale(-lr))  # torch AdamW(amsgrad)
 
     def loss_fn(params, target, batch):
         s, a, r, term, s2 = batch
-        q = jnp.take_along_axis(mlp_forward(params, s), a[:, None], axis=1)[:, 0]
-        q_next = jnp.max(mlp_forward(target, s2), axis=1)
+        q = jnp.take_along_axis(mlp_apply(params, s), a[:, None], axis=1)[:, 0]
+        q_next = jnp.max(mlp_apply(target, s2), axis=1)
         y = r + gamma * (1.0 - term) * jax.lax.stop_gradient(q_next)
         return jnp.mean(_huber(q - y))
 
