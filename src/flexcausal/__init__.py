@@ -33,6 +33,7 @@ __all__ = [
     "iv",
     "load",
     "marginal_effects",
+    "ope",
     "plot_effects",
     "plot_smooth",
     "rlearner",
@@ -45,11 +46,11 @@ _LAZY = {"ClusterRegressor": "cluster", "ClusterClassifier": "cluster"}
 
 
 def __getattr__(name: str):
-    """Import the JAX-based parts (``iv``, ``cluster``, RFP estimators) and ``dml`` (the
-    doubleml extra) on first use."""
+    """Import the JAX-based parts (``iv``, ``cluster``, RFP estimators), ``ope`` (gymnasium,
+    the rl extra) and ``dml`` (the doubleml extra) on first use."""
     import importlib
 
-    if name in ("iv", "cluster", "dml"):
+    if name in ("iv", "cluster", "dml", "ope"):
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
