@@ -109,15 +109,19 @@ def run(args) -> None:
             data_seed = 1000 + (seed if args.data_per_seed else 0)
             if (noise, data_seed) not in datasets:
                 if not args.data_per_seed:
-                    datasets = {k: v for k, v in datasets.items() if k[1] == data_seed}
+                    datasets = {k: v for k, v in datasets.items() if k[1] in (data_seed,
+                                                                          "on-policy")}
                 else:
-                    datasets = {}
+                    datasets = {k: v for k, v in datasets.items() if k[1] == "on-policy"}
                 t0 = time.perf_counter()
                 datasets[noise, data_seed] = ope.generate_dataset(
                     target.with_epsilon(0.1), noise, args.episodes, seed=data_seed)
                 print(f"noise {noise}: {len(datasets[noise, data_seed])} transitions "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
             data = datasets[noise, data_seed]
+            if (noise, "on-policy") not in datasets:  # for the Bellman residual column
+                datasets[noise, "on-policy"] = ope.generate_dataset(target, noise, 20, seed=99)
+            on_policy = datasets[noise, "on-policy"]
             for method in args.methods:
                 if len(done) and ((done.method == method) & np.isclose(done.noise, noise)
                                   & (done.seed == seed)).any():
@@ -130,6 +134,7 @@ def run(args) -> None:
                        "truth_untruncated": truth[noise]["untruncated"],
                        "abs_err": abs(q0 - truth[noise]["truncated"]),
                        "abs_err_untruncated": abs(q0 - truth[noise]["untruncated"]),
+                       "bellman_mse": est.bellman_residual(on_policy),
                        "n_steps": est.n_steps, "batch_size": est.batch_size,
                        "n_transitions": len(data), "fit_time_s": est.fit_time_,
                        "machine": f"{platform.machine()} {os.cpu_count()} cpu"}
@@ -158,18 +163,21 @@ def report(out: Path) -> None:
     lines = [f"OPE on CartPole ({csv.name}; {df.machine.iloc[0]}; "
              f"{platform.processor() or platform.machine()})",
              "|Q0 - truth| over seeds: median [min, max]; truth = 500-step-truncated MC "
-             "(official), untrunc = untruncated MC; official = median read from the figure"]
+             "(official), untrunc = untruncated MC; official = median read from the figure; "
+             "TD mse = median mean squared Bellman residual on 20 on-policy episodes"]
     header = (f"{'noise':>5} {'method':>10} {'steps':>7} {'batch':>5} {'n':>2} {'truth':>8} "
-              f"{'median':>8} {'[min, max]':>18} {'untrunc':>8} {'official':>8} {'time s':>7}")
+              f"{'median':>8} {'[min, max]':>18} {'untrunc':>8} {'official':>8} {'time s':>7} "
+              f"{'TD mse':>8}")
     lines.append(header)
     for (noise, method), g in df.groupby(["noise", "method"]):
         err = g.abs_err.to_numpy()
         official = OFFICIAL_MEDIAN.get(method, {}).get(round(noise, 1), np.nan)
+        bellman = g.bellman_mse.median() if "bellman_mse" in g else np.nan
         lines.append(
             f"{noise:5.1f} {method:>10} {int(g.n_steps.iloc[0]):7d} {int(g.batch_size.iloc[0]):5d}"
             f" {len(g):2d} {g.truth.iloc[0]:8.3f} {np.median(err):8.3f} "
             f"[{err.min():7.3f}, {err.max():7.3f}] {np.median(g.abs_err_untruncated):8.3f} "
-            f"{official:8.2f} {np.median(g.fit_time_s):7.0f}")
+            f"{official:8.2f} {np.median(g.fit_time_s):7.0f} {bellman:8.4f}")
     lines.append("official truths (1,000 episodes, their DQNs): " + ", ".join(
         f"{k}: {v}" for k, v in OFFICIAL_TRUTH.items()))
     text = "\n".join(lines)
