@@ -62,7 +62,7 @@ class F2BMLD(OPEEstimator):
     hidden : hidden width of the three networks (network form; 50).
     n_particles : neurons of each mean-field network (mean_field form; 256).
     lr, lr_inner : step sizes of Q and of g, g~ (None: 1e-3 / 1e-3 for the network form
-        with Adam; 0.5 / 0.5 for mean-field Langevin).
+        with Adam; 2.0 / 0.5 for mean-field Langevin, as ``fc.iv.F2BMLD``'s gamma / alpha).
     reg, reg_inner : l2 penalty of Q and of g, g~ (network: 1e-5 |theta|^2; mean-field:
         zeta, default 1e-4, on (1/2) mean_j |theta_j|^2).
     optimizer : "adam" or "langevin" (None: adam for network, langevin for mean_field).
@@ -154,7 +154,7 @@ class F2BMLD(OPEEstimator):
             self.value_offset if self.value_offset is not None else ("auto" if mf else 0.0))
         optimizer = (self.optimizer or ("langevin" if mf else "adam")).lower()
         langevin = optimizer == "langevin"
-        lr = self.lr if self.lr is not None else (0.5 if langevin else 1e-3)
+        lr = self.lr if self.lr is not None else (2.0 if langevin else 1e-3)
         lr_inner = self.lr_inner if self.lr_inner is not None else (0.5 if langevin else 1e-3)
         reg = self.reg if self.reg is not None else (1e-4 if mf else 1e-5)
         reg_inner = self.reg_inner if self.reg_inner is not None else (1e-4 if mf else 1e-5)

