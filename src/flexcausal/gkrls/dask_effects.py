@@ -209,7 +209,11 @@ class ContrastTask:
         self.conditional = conditional
         self.moves = moves
         self.settings, self.coefs = _combine(moves, aie) if moves else ([[]], [1.0])
-        self.maker = ContrastMaker(model, {m.name for m in moves})
+        shifts = None
+        if moves and all(m.shift is not None for m in moves):
+            shifts = [{m.name: m.shift[k] for m, k in zip(moves, ks, strict=True)}
+                      for ks in self.settings]
+        self.maker = ContrastMaker(model, {m.name for m in moves}, shifts)
         self.encode = _TermEncoder(model.terms, list(model.offset_columns))
         self.block_rows = model.block_rows
         self.levels = {v: r.levels for v, r in refs.items() if r.kind == "factor"}
@@ -232,7 +236,7 @@ class ContrastTask:
             for move, k in zip(self.moves, ks, strict=True):
                 _apply(f, move, k)
             frames.append(f)
-        shared, per_frame = self.maker.encode(frames, self.encode)
+        shared, per_frame = self.maker.encode(frames, self.encode, base=frame)
         total_v, total_g = None, None
         step = max(256, self.block_rows // self.maker.n_resp)
         for start in range(0, n, step):

@@ -79,7 +79,7 @@ def fit_dask(model, data, sp=None, weights=None, offset=None, env=None, client=N
     if not fam.scale_known:
         from .model import _warn_unidentified_random_effects
 
-        _warn_unidentified_random_effects(terms, np.ones(int(r["n_pos"])))
+        _warn_unidentified_random_effects(terms, n_pos=int(r["n_pos"]))
     model.n_obs_ = summary.n
     stats = ResponseStats(summary.n, int(r["n_pos"]), r["wy"] / r["wsum"], r["y_scale"],
                           r["logw"])

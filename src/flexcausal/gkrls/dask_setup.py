@@ -74,8 +74,7 @@ class RowEncoder:
         self.terms, self.used, self.response = terms, list(used), response
         self.weights, self.offset, self.offset_columns = weights, offset, offset_columns
         self.block_rows = block_rows
-        p = sum(t.n_coef for t in terms) if all(hasattr(t, "n_coef") for t in terms) else 0
-        self.shift = np.zeros(p) if shift is None else shift
+        self.shift = np.zeros(0) if shift is None else shift  # set after the set-up
 
     def frame(self, df: pd.DataFrame, i: int) -> pd.DataFrame:
         return _frame(df, self.used)

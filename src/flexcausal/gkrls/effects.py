@@ -26,6 +26,7 @@ from scipy import stats
 
 from .._checks import check_bool, check_choice, check_square_matrix
 from .._frames import check_columns_present, check_dataframe, plain_frame
+from .backend import one_blas_thread
 from .contrasts import evaluate_contrast
 
 TYPES = ("derivative", "second_derivative", "IQR", "minmax", "onesd", "predict")
@@ -41,6 +42,7 @@ class Move:
     values: list  # per counterfactual: a scalar, or a callable of the column
     weights: list[float]
     label: str = field(default="")
+    shift: list | None = None  # per frame: the constant added to the column (derivatives)
 
 
 def _variable_kind(series: pd.Series) -> str:
@@ -104,11 +106,11 @@ def _moves(name: str, ref: Reference, type: str, epsilon: float) -> list[Move]:
     if type == "derivative":
         h = scale * epsilon
         return [Move(name, type, [lambda v, h=h: v - h, lambda v, h=h: v + h],
-                     [-1 / (2 * h), 1 / (2 * h)], name)]
+                     [-1 / (2 * h), 1 / (2 * h)], name, [-h, h])]
     if type == "second_derivative":
         h = np.sqrt(scale * epsilon)
         return [Move(name, type, [lambda v, h=h: v - h, lambda v: v, lambda v, h=h: v + h],
-                     [1 / h**2, -2 / h**2, 1 / h**2], name)]
+                     [1 / h**2, -2 / h**2, 1 / h**2], name, [-h, 0.0, h])]
     return [Move(name, type, [float(ref.lo), float(ref.hi)], [-1.0, 1.0], name)]
 
 
@@ -280,8 +282,12 @@ class _EffectEngine:
             for move, k in zip(moves, ks, strict=True):
                 _apply(f, move, k)
             frames.append(f)
+        shifts = None
+        if all(m.shift is not None for m in moves):  # derivatives: kernels evaluated once
+            shifts = [{m.name: m.shift[k] for m, k in zip(moves, ks, strict=True)}
+                      for ks in settings]
         return evaluate_contrast(self.model, frames, weights, individual=self.individual,
-                                 moved={m.name for m in moves})
+                                 moved={m.name for m in moves}, base=frame, shifts=shifts)
 
     def rows(self, term, type, contrast, extra, **more) -> list[dict]:
         """One table row per response column (per category for ocat/multinom)."""
@@ -326,6 +332,7 @@ def _finish(rows: list[dict], df_resid: float) -> pd.DataFrame:
     return out
 
 
+@one_blas_thread
 def marginal_effects(
     model,
     variables=None,
@@ -346,6 +353,10 @@ def marginal_effects(
     ``individual=True`` it returns the per-row effects instead (term, row, estimate,
     std_error). ``vcov``: "bayes",
     "frequentist", "HC0", "HC1", "cluster" (with ``cluster=``) or a matrix.
+
+    On Dask data (``data=`` a Dask DataFrame or parquet path, or the training data of a
+    model fitted on Dask data) every contrast is a reduction over the partitions and
+    only the table comes back (dask_effects.py); ``individual=True`` is refused there.
     """
     type_l = check_choice(type, TYPES, "effect type")
     type = TYPES[[t.lower() for t in TYPES].index(type_l)]
@@ -380,6 +391,7 @@ def marginal_effects(
     return _finish(rows, model.n_obs_ - model.edf_total_)
 
 
+@one_blas_thread
 def interactions(
     model,
     variables,

@@ -33,7 +33,7 @@ from .._frames import (
 )
 from . import io as _io
 from . import summary as _summary
-from .backend import blas_one_thread
+from .backend import blas_one_thread, one_blas_thread
 from .blocks import DEFAULT_BLOCK_ROWS, linear_predictor
 from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
 from .families import LikelihoodFamily, make_family
@@ -342,6 +342,7 @@ class GAM:
             encodings[j] = self.terms[j].encode(newdata)
         return encodings, self._formula_offset(newdata)
 
+    @one_blas_thread
     def predict(self, newdata=None, type: str = "link", se: bool = False, vcov="bayes",
                 cluster=None):
         """Predictions for ``newdata`` (default: the training data).
@@ -350,6 +351,10 @@ class GAM:
         pointwise standard errors sqrt(diag(X V X')) with V = ``vcov`` (default mgcv's
         Vp) and returns a DataFrame (``fit``, ``se``). ``type="response"`` applies the
         inverse link, with se |d mu / d eta| se_eta (as mgcv ``predict.gam``).
+
+        Dask data (``newdata`` a Dask DataFrame or a parquet path, or no ``newdata`` for a
+        model fitted on Dask data) give a lazy Dask Series (DataFrame with ``se=True``),
+        computed partition by partition.
         """
         from .vcov import TYPES as VCOV_TYPES
 
@@ -420,10 +425,11 @@ def _parse_extra(formula: str, response: str, env):
     return parse_formula(f"{response} {text}" if text.startswith("~") else text, env)
 
 
-def _warn_unidentified_random_effects(terms, w: np.ndarray) -> None:
+def _warn_unidentified_random_effects(terms, w: np.ndarray | None = None,
+                                      n_pos: int | None = None) -> None:
     """re(g) with a level for every row cannot be told apart from the residual (when
-    the scale is estimated)."""
-    n = int(np.sum(w > 0))
+    the scale is estimated); ``n_pos``: the rows with positive weight, if known."""
+    n = int(np.sum(w > 0)) if n_pos is None else n_pos
     for term in terms:
         if term.kind == "re" and term.n_coef >= n:
             warnings.warn(
