@@ -23,9 +23,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+try:
+    import gymnasium as gym
+    from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+except ImportError as err:  # pragma: no cover - the rl extra is installed by `make test`
+    raise ImportError(
+        "flexcausal.ope needs gymnasium (the 'rl' extra): pip install 'flexcausal[rl]'"
+    ) from err
 
 from .._checks import check_int, check_unit_interval
 
