@@ -260,7 +260,10 @@ class F2BMLD(NPIVEstimator):
     optimizer : "langevin" (the slides' algorithm) or "adam" (the practical variant; None:
         langevin for mean_field, adam for network).
     activation : neuron of h: "tanh" (bounded, as the theory assumes) or "relu" (linear
-        extrapolation outside the data; g always uses tanh).
+        extrapolation outside the data); None: tanh for mean_field (g always uses tanh),
+        relu for network (g and g~ always use relu, as the official networks). On the
+        proximal demand design a tanh h is the better network form (MSE ~20 against ~45:
+        ``benchmarks/proximal_demand.py``).
     noise : add the Langevin noise (None: True for "langevin", False for "adam").
     split : None (default: both stages use all rows) or the fraction of rows in a disjoint
         stage-1 sample (m); the rest is stage 2 (n).
@@ -281,7 +284,7 @@ class F2BMLD(NPIVEstimator):
     def __init__(self, form="mean_field", n_particles_x=256, n_particles_z=256, hidden=50,
                  inner_steps=5, outer_steps=3000, alpha=None, beta=None, gamma=None, lam=1.0,
                  sigma1=1e-5, sigma2=1e-5, zeta1=1e-4, zeta2=1e-4, batch_size=None,
-                 optimizer=None, activation="tanh", noise=None, split=None,
+                 optimizer=None, activation=None, noise=None, split=None,
                  center_outcome=False, seed=0):
         self.form = form
         self.hidden = hidden
@@ -319,7 +322,8 @@ class F2BMLD(NPIVEstimator):
             check_int(self.batch_size, "batch_size", minimum=2)
         if self.optimizer is not None:
             check_choice(self.optimizer, ["langevin", "adam"], "optimizer")
-        check_choice(self.activation, ["tanh", "relu"], "activation")
+        if self.activation is not None:
+            check_choice(self.activation, ["tanh", "relu"], "activation")
         if self.noise is not None and not isinstance(self.noise, bool):
             raise TypeError(f"noise must be True, False or None, got {self.noise!r}")
         if self.split is not None:
@@ -352,7 +356,7 @@ class F2BMLD(NPIVEstimator):
             zeta1=float(self.zeta1), zeta2=float(self.zeta2), inner_steps=int(self.inner_steps),
             outer_steps=int(self.outer_steps), batch1=m if bs is None else min(bs, m),
             batch2=n if bs is None else min(bs, n), adam=adam, noise=noise,
-            activation=self.activation.lower(),
+            activation=(self.activation or ("relu" if self._network else "tanh")).lower(),
         )
 
     def _fit(self, data: FitData) -> None:

@@ -69,7 +69,11 @@ class F2BMLD(OPEEstimator):
     sigma1, sigma2 : Langevin temperatures of (g, g~) and Q (mean_field; default 1e-6).
     activation : hidden activation ("relu"; the mean-field default is "tanh").
     final_relu : ReLU on the networks' outputs (official; None: for the network form when
-        all rewards are >= 0 and value_offset is 0, so that Q >= 0 holds).
+        all rewards are >= 0 and value_offset is 0, so that Q >= 0 holds). A known failure
+        of this official choice: if the output unit of g or g~ dies (e.g. after a spike),
+        g = 0 for good, the outer gradient vanishes and Q only decays under its l2 penalty
+        (CartPole noise 0.2, seed 0: Q0 97 -> 230 -> 36 after step 36,000); pass False to
+        avoid it.
     reward_scale, value_offset : Q = value_offset + reward_scale Q~, where Q~ is learned
         from the exactly transformed reward (``OPEEstimator._value_transform``); "auto" or
         numbers (None: 1 and 0 for network, the official raw rewards; "auto" and "auto" for
