@@ -129,7 +129,8 @@ def test_progress_bars(df, capsys):
     """progress=True: a tqdm bar of rows processed in memory, Dask's bar on Dask data."""
     fc.gam("yb ~ z + krls(x1, x2)", df, family="binomial", progress=True)
     err = capsys.readouterr().err
-    assert "fitting a binomial GAM" in err and "row" in err and "pass" in err
+    # the pass counter is a postfix that tqdm shows only at a refresh (timing-dependent)
+    assert "fitting a binomial GAM" in err and "row" in err
     fc.gam("y ~ krls(x1, x2)", dd.from_pandas(df, npartitions=2), progress=True)
     out = capsys.readouterr()
     assert "Completed" in out.out + out.err
