@@ -39,13 +39,14 @@ def one_size(n: int, seed: int) -> dict:
                          "x2": rng.uniform(0, 2 * np.pi, 10_000)})
     truth = np.sin(test.x1) * np.cos(test.x2)
     fc.gam("y ~ krls(x1, x2)", df.iloc[:200])  # warm-up: one-time lazy imports, not fit time
-    start = time.perf_counter()
+    cpu0, start = time.process_time(), time.perf_counter()
     fit = fc.gam("y ~ krls(x1, x2)", df)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
     rmse = float(np.sqrt(np.mean((fit.predict(test) - truth) ** 2)))
     term = fit.terms[1]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
-    return {"n": n, "seconds": elapsed, "peak_mib": peak, "m": term.sketch_.size_before,
+    return {"n": n, "seconds": elapsed, "cpu": cpu, "load": os.getloadavg()[0],
+            "peak_mib": peak, "m": term.sketch_.size_before,
             "m_kept": term.n_coef, "rmse": rmse, "edf": fit.edf_total_}
 
 
@@ -92,8 +93,9 @@ def main() -> None:
     print("# command: python benchmarks/gkrls_scaling.py --sizes "
           + " ".join(f"{s:g}" for s in args.sizes)
           + (f" --with-r {args.with_r:g}" if args.with_r else ""))
-    header = (f"{'N':>9} {'fit s':>8} {'peak MiB':>9} {'M':>5} {'M kept':>7} {'RMSE':>8} "
-              f"{'R RMSE':>8} {'R bam s':>8} {'R gam s':>8} {'bam/ours':>9}")
+    header = (f"{'N':>9} {'fit s':>8} {'fit CPU':>8} {'peak MiB':>9} {'M':>5} {'M kept':>7} "
+              f"{'RMSE':>8} {'R RMSE':>8} {'R bam s':>8} {'R gam s':>8} {'bam/ours':>9} "
+              f"{'load':>5}")
     print(header)
     print("-" * len(header))
     for size in args.sizes:
@@ -106,9 +108,10 @@ def main() -> None:
         if peer is not None:  # measured now, on the same data
             bam = peer["seconds"]
             R_BAM_RMSE[n] = peer["rmse"]
-        print(f"{n:>9} {r['seconds']:>8.3f} {r['peak_mib']:>9.0f} {r['m']:>5} {r['m_kept']:>7} "
-              f"{r['rmse']:>8.4f} {R_BAM_RMSE.get(n, float('nan')):>8.4f} {bam:>8.2f} "
-              f"{R_GAM_SECONDS.get(n, float('nan')):>8.2f} {bam / r['seconds']:>9.1f}")
+        print(f"{n:>9} {r['seconds']:>8.3f} {r['cpu']:>8.2f} {r['peak_mib']:>9.0f} {r['m']:>5} "
+              f"{r['m_kept']:>7} {r['rmse']:>8.4f} {R_BAM_RMSE.get(n, float('nan')):>8.4f} "
+              f"{bam:>8.2f} {R_GAM_SECONDS.get(n, float('nan')):>8.2f} "
+              f"{bam / r['seconds']:>9.1f} {r['load']:>5.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -378,6 +378,19 @@ def identifiability(term: ParametricTerms, parts: list) -> None:
 
 
 # -------------------------------------------------------------------- driver
+BLOCK_BYTES = 256 * 2**20  # a row block's kernel matrix (and model matrix) on a worker
+
+
+def capped_block_rows(terms, block_rows: int) -> int:
+    """Rows per block on the workers: ``block_rows``, fewer when the block's kernel
+    matrices (rows x anchors) and model matrix (rows x p) would pass BLOCK_BYTES, so a
+    worker's memory is bounded by one partition and one such block whatever N (the
+    sketch grows as N^(1/3))."""
+    width = sum(t.n_coef for t in terms) + sum(
+        t.sketch_.anchors.shape[0] for t in terms if isinstance(t, KRLSTerm))
+    return int(max(1_000, min(block_rows, BLOCK_BYTES // (8 * max(width, 1)))))
+
+
 def first_rows_count(n: int, block_rows: int) -> int:
     return min(n, block_rows, 10_000)
 
@@ -442,6 +455,7 @@ def prepare(terms, ddf, encoder: RowEncoder, family, compute: DaskCompute,
     is_one = X_first.shape[1] > 0 and bool(np.all(X_first[:, 0] == 1.0))
     encoder.terms = terms
     encoder.shift = centring_shift(X_first, intercept and is_one)
+    encoder.block_rows = capped_block_rows(terms, encoder.block_rows)
     rows = DaskRows(parts, encoder, n, compute, ls_table=summary.ls)
     return summary, rows
 
