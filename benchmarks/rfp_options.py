@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rfp_tuned import _se, _xy, make_data
+from rfp_tuned import _se, load_design
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASE = dict(hidden=(64, 64), learning_rate=3e-3, epochs=300, batch_clusters=5,
@@ -48,12 +48,9 @@ VARIANTS = {
 def run_one(design: str, seed: int, epochs: int | None = None) -> list[dict]:
     from flexcausal.cluster import ClusterRegressor, RFPConvergenceWarning
 
-    train, test = make_data(design, seed)
-    X, y, g = _xy(train)
-    Xt, yt, gt = _xy(test)
-    first = test.groupby("g").cumcount().to_numpy() < test.groupby("g")["g"].transform(
-        "size").to_numpy() // 2
-    truth, ctruth = test["truth"].to_numpy(), test["cluster_truth"].to_numpy()
+    d = load_design(design, seed)
+    X, y, g, Xt, yt, gt = d["X"], d["y"], d["g"], d["Xt"], d["yt"], d["gt"]
+    first, truth, ctruth = d["first"], d["truth"], d["ctruth"]
     rows = []
     for name, change in VARIANTS.items():
         t0 = time.perf_counter()

@@ -62,15 +62,25 @@ def _xy(df):
     return df.filter(regex=r"^x\d+$").to_numpy(), df["y"].to_numpy(), df["g"].to_numpy()
 
 
-def run_one(design: str, seed: int, folds: int = 2, epochs: int | None = None) -> list[dict]:
-    from flexcausal.cluster import ClusterRegressor, LocalLinear, RFPConvergenceWarning, tune
-
+def load_design(design: str, seed: int) -> dict:
+    """Train and test arrays of one replication; ``first`` marks the first half of each
+    test cluster's rows (what adaptation sees), ``truth``/``ctruth`` the population and
+    the cluster-specific conditional means on the test rows."""
     train, test = make_data(design, seed)
     X, y, g = _xy(train)
     Xt, yt, gt = _xy(test)
     first = test.groupby("g").cumcount().to_numpy() < test.groupby("g")["g"].transform(
         "size").to_numpy() // 2
-    truth, ctruth = test["truth"].to_numpy(), test["cluster_truth"].to_numpy()
+    return dict(X=X, y=y, g=g, Xt=Xt, yt=yt, gt=gt, first=first,
+                truth=test["truth"].to_numpy(), ctruth=test["cluster_truth"].to_numpy())
+
+
+def run_one(design: str, seed: int, folds: int = 2, epochs: int | None = None) -> list[dict]:
+    from flexcausal.cluster import ClusterRegressor, LocalLinear, RFPConvergenceWarning, tune
+
+    d = load_design(design, seed)
+    X, y, g, Xt, yt, gt = d["X"], d["y"], d["g"], d["Xt"], d["yt"], d["gt"]
+    first, truth, ctruth = d["first"], d["truth"], d["ctruth"]
     rows = []
     for name, grid in GRIDS.items():
         t0 = time.perf_counter()

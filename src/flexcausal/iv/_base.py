@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_float_array, check_array_2d, check_target_1d
+from .._params import ParamsMixin
 
 __all__ = ["FirstStage", "FitData", "NPIVEstimator", "WeakInstrumentWarning", "first_stage",
            "first_stage_f"]
@@ -166,7 +167,7 @@ class FitData:
     zw: np.ndarray
 
 
-class NPIVEstimator:
+class NPIVEstimator(ParamsMixin):
     """Base class: ``fit(treatment, instrument, outcome, covariates)`` / ``predict``.
 
     Subclasses implement ``_fit(data: FitData)`` and ``_predict(xw: ndarray) -> ndarray``.
@@ -174,23 +175,6 @@ class NPIVEstimator:
     ``first_stage_f_``, ``first_stage_r2_``, ``history_`` (per-step losses; empty for the
     closed-form estimators) and ``fit_time_`` is left to callers.
     """
-
-    _params: tuple[str, ...] = ()
-
-    # -- scikit-learn style parameter access
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in self._params}
-
-    def set_params(self, **params):
-        for name, value in params.items():
-            if name not in self._params:
-                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # -- validation
     def _validate(self) -> None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int
+from .._params import ParamsMixin
 from ..gkrls.backend import blas_one_thread
 from .data import Transitions, as_transitions
 from .policy import policy_probs
@@ -73,25 +75,21 @@ def jax_all_actions(states, n_actions: int):
     return jnp.concatenate([rep, eye], axis=1)
 
 
-class OPEEstimator:
+@eqx.filter_jit
+def scan_steps(step, state, key, arrays, cfg, n_steps: int):
+    """``n_steps`` training steps ``step(state, key, arrays, cfg) -> (state, losses)`` as
+    one jitted ``lax.scan`` (``step``, ``cfg`` and ``n_steps`` are static): (new state,
+    losses stacked over the steps)."""
+
+    def body(st, k):
+        return step(st, k, arrays, cfg)
+
+    return jax.lax.scan(body, state, jax.random.split(key, n_steps))
+
+
+class OPEEstimator(ParamsMixin):
     """Base class. Subclasses implement ``_validate()``, ``_fit(prep)`` and
     ``_q(inputs) -> Q`` on [s, onehot(a)] rows; iterative ones use ``_train_loop``."""
-
-    _params: tuple[str, ...] = ()
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in self._params}
-
-    def set_params(self, **params):
-        for name, value in params.items():
-            if name not in self._params:
-                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _validate(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

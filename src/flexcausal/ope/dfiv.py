@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +33,7 @@ import optax
 
 from .._checks import check_int, check_int_sequence, check_nonnegative, check_positive
 from ..iv._nets import init_mlp, mlp_apply, sum_squares
-from ._base import OPEEstimator, check_finite, jax_all_actions
+from ._base import OPEEstimator, check_finite, jax_all_actions, scan_steps
 
 __all__ = ["DFIV"]
 
@@ -122,14 +121,6 @@ def _dfiv_step(state, key, arrays, cfg: _DFIVConfig):
     return (phi, psi, s_v, s_i, u), jnp.stack([l1[-1], l2])
 
 
-@eqx.filter_jit
-def _dfiv_chunk(state, key, arrays, cfg: _DFIVConfig, n_steps: int):
-    def body(st, k):
-        return _dfiv_step(st, k, arrays, cfg)
-
-    return jax.lax.scan(body, state, jax.random.split(key, n_steps))
-
-
 class DFIV(OPEEstimator):
     """DFIV for OPE (module docstring).
 
@@ -213,7 +204,7 @@ class DFIV(OPEEstimator):
             return offset + scale * jnp.mean(jnp.sum(probs0 * q, axis=1))
 
         def chunk_fn(state, key, size):
-            return _dfiv_chunk(state, key, arrays, cfg, size)
+            return scan_steps(_dfiv_step, state, key, arrays, cfg, size)
 
         u0 = jnp.zeros(sizes[-1] + 1, jnp.float32)
         state = (phi, psi, opt_v.init(phi), opt_i.init(psi), u0)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,7 +25,7 @@ from scipy import linalg
 
 from .._checks import check_int, check_int_sequence, check_nonnegative, check_positive
 from ..iv._nets import init_mlp, mlp_apply, sum_squares
-from ._base import OPEEstimator, all_action_inputs, check_finite, jax_all_actions
+from ._base import OPEEstimator, all_action_inputs, check_finite, jax_all_actions, scan_steps
 
 __all__ = ["FQE", "LSTD"]
 
@@ -94,14 +93,6 @@ def _fqe_step(state, key, arrays, cfg: _FQEConfig):
     copy = (t % cfg.period) == 0
     target = jax.tree_util.tree_map(lambda a, b: jnp.where(copy, a, b), p, target)
     return (p, target, opt_state, t), value[None]
-
-
-@eqx.filter_jit
-def _fqe_chunk(state, key, arrays, cfg: _FQEConfig, n_steps: int):
-    def body(st, k):
-        return _fqe_step(st, k, arrays, cfg)
-
-    return jax.lax.scan(body, state, jax.random.split(key, n_steps))
 
 
 class LSTD(OPEEstimator):
@@ -258,7 +249,7 @@ class FQE(OPEEstimator):
             return offset + scale * jnp.mean(jnp.sum(probs0 * q, axis=1))
 
         def chunk_fn(state, key, size):
-            return _fqe_chunk(state, key, arrays, cfg, size)
+            return scan_steps(_fqe_step, state, key, arrays, cfg, size)
 
         state = (params, params, _adam(cfg.lr).init(params), jnp.asarray(0, jnp.int32))
         state = self._train_loop(state, krun, self.n_steps, self.eval_every, chunk_fn, q0_fn,
