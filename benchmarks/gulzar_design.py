@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from doubleml.utils import PSProcessorConfig
 
 import flexcausal as fc
 
@@ -41,7 +42,8 @@ CONTROLS = list(fc.datasets.GULZAR_CONTROLS)
 Z = 1.959963984540054
 RESULTS = Path(__file__).resolve().parent / "results"
 ESTIMATORS = ["GHP (OLS, poly 4)", "gKRLS (Geog.)", "gKRLS (All)", "DML-PLR (gKRLS)",
-              "DML-ATE (gKRLS)"]
+              "DML-ATE (gKRLS)", "DML-ATE (gKRLS, ps clip 0.05)"]
+PS_CLIP = 0.05  # the last row: cross-fitted propensities clipped to [0.05, 0.95]
 
 
 def ghp_design(df: pd.DataFrame) -> pd.DataFrame:
@@ -94,9 +96,14 @@ def estimate_all(df: pd.DataFrame, folds: int = 5, seed: int = 0,
             elif name == ESTIMATORS[2]:
                 est, se = fit_gkrls(df, f"y ~ treat + krls(lat, lon, {', '.join(CONTROLS)})")
             else:
-                dml = fc.dml.plr if name == ESTIMATORS[3] else fc.dml.irm
+                dml, options = fc.dml.plr, {}
+                if name != ESTIMATORS[3]:
+                    dml = fc.dml.irm
+                    if name == ESTIMATORS[5]:
+                        options = {"ps_processor_config": PSProcessorConfig(
+                            clipping_threshold=PS_CLIP)}
                 t = fc.dml.tidy(dml(df, "y", "treat", formula=learner, cluster="cluster",
-                                    n_folds=folds, seed=seed)).iloc[0]
+                                    n_folds=folds, seed=seed, **options)).iloc[0]
                 rows.append(_row(name, t.estimate, t.std_error, time.perf_counter() - t0,
                                  (t.ci_low, t.ci_high)))
                 continue
@@ -105,16 +112,33 @@ def estimate_all(df: pd.DataFrame, folds: int = 5, seed: int = 0,
 
 
 def coverage(reps: int = 200, n: int = 3000, n_clusters: int | None = None, seed: int = 0,
-             folds: int = 5, which=tuple(ESTIMATORS), progress: bool = False) -> pd.DataFrame:
+             folds: int = 5, which=tuple(ESTIMATORS), progress: bool = False,
+             raw_csv: Path | None = None) -> pd.DataFrame:
     """Bias, RMSE, mean SE, SD of the estimates and 95% coverage over ``reps`` draws of
-    ``gulzar_like(n, n_clusters)`` (n_clusters default: n / 32.5, the paper's ratio)."""
+    ``gulzar_like(n, n_clusters)`` (n_clusters default: n / 32.5, the paper's ratio).
+
+    With ``raw_csv`` every replication's rows are appended to that file as soon as they
+    are computed, and replications already in it (same seed) are not recomputed, so an
+    interrupted run resumes where it stopped."""
     n_clusters = n_clusters or max(folds, round(n / 32.461))
     out = []
+    done = set()
+    if raw_csv is not None and Path(raw_csv).exists():
+        old = pd.read_csv(raw_csv)
+        old = old[(old["rep"] < reps) & (old["seed"] == seed + old["rep"])]
+        done = {r for r, g in old.groupby("rep") if set(which) <= set(g["estimator"])}
+        out.append(old[old["rep"].isin(done) & old["estimator"].isin(which)])
     for r in range(reps):
+        if r in done:
+            continue
         df = fc.datasets.gulzar_like(n, n_clusters, seed=seed + r)
         res = estimate_all(df, folds=folds, seed=seed + r, which=which)
-        res["rep"], res["truth"] = r, df.attrs["effect"]
+        res["rep"], res["seed"], res["truth"] = r, seed + r, df.attrs["effect"]
+        res["overlap_005"] = float(np.mean((df["propensity"] > 0.05)
+                                           & (df["propensity"] < 0.95)))
         out.append(res)
+        if raw_csv is not None:
+            res.to_csv(raw_csv, mode="a", header=not Path(raw_csv).exists(), index=False)
         if progress:
             print(f"  rep {r + 1}/{reps} done", flush=True)
     raw = pd.concat(out, ignore_index=True)
@@ -152,11 +176,19 @@ def main() -> None:
         extra = f"--coverage --reps {args.reps} --n {n} --seed {args.seed}"
         lines = _header(args, extra)
         t0 = time.perf_counter()
-        summary = coverage(args.reps, n, args.clusters, args.seed, args.folds, progress=True)
+        raw_csv = Path(args.out or RESULTS / f"gulzar_coverage_r{args.reps}.txt").with_suffix(
+            ".csv")
+        summary = coverage(args.reps, n, args.clusters, args.seed, args.folds, progress=True,
+                           raw_csv=raw_csv)
+        overlap = summary.attrs["raw"].groupby("rep")["overlap_005"].first().mean()
         lines += [f"data: gulzar_like(n={n}, n_clusters={args.clusters or round(n / 32.461)}), "
                   f"true effect 0.25, {args.reps} replications (seeds {args.seed}..."
                   f"{args.seed + args.reps - 1}); 95% intervals; {time.perf_counter() - t0:.0f} s"
-                  " in all", "", summary.to_string(index=False, float_format="%.4f")]
+                  f" in all (resumable: raw rows in {raw_csv.name})",
+                  f"overlap: on average {overlap:.0%} of villages have a true propensity in "
+                  "[0.05, 0.95] (the boundary is sharp: most villages are almost surely "
+                  "treated or untreated)", "",
+                  summary.to_string(index=False, float_format="%.4f")]
         out = Path(args.out or RESULTS / f"gulzar_coverage_r{args.reps}.txt")
     else:
         n = args.n or 32_461
