@@ -172,27 +172,29 @@ def main(argv=None):
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {args.workers} "
           f"worker process(es); seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; "
           f"NN {NN}; grids {GRIDS}; tune: 2 folds of clusters, adapted score")
-    jobs = [(d, s, 2, args.epochs) for s in range(args.first_seed, args.first_seed + args.seeds)
-            for d in args.designs]
     out = Path(args.out)
+    done = set()
+    if out.exists():  # resume: (design, seed) pairs already in the raw CSV are not rerun
+        old = pd.read_csv(out)
+        done = {(d, int(s)) for (d, s), grp in old.groupby(["design", "seed"])
+                if len(grp) >= len(GRIDS) + 1}
+    jobs = [(d, s, 2, args.epochs) for s in range(args.first_seed, args.first_seed + args.seeds)
+            for d in args.designs if (d, s) not in done]
     t0 = time.perf_counter()
-    records = []
     if args.workers > 1:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=4) as pool:
             for rows in pool.imap_unordered(_worker, jobs):
-                records += rows
                 pd.DataFrame(rows).to_csv(out, mode="a", header=not out.exists(), index=False)
                 print(f"  {rows[0]['design']} seed {rows[0]['seed']} done "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
     else:
         for job in jobs:
             rows = run_one(*job)
-            records += rows
             pd.DataFrame(rows).to_csv(out, mode="a", header=not out.exists(), index=False)
             print(f"  {job} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(summarise(pd.DataFrame(records)))
+    print(summarise(pd.read_csv(out)) if out.exists() else "nothing to run")
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
