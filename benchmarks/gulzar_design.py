@@ -120,6 +120,9 @@ def coverage(reps: int = 200, n: int = 3000, n_clusters: int | None = None, seed
     With ``raw_csv`` every replication's rows are appended to that file as soon as they
     are computed, and replications already in it (same seed) are not recomputed, so an
     interrupted run resumes where it stopped."""
+    unknown = [w for w in which if w not in ESTIMATORS]
+    if unknown:
+        raise ValueError(f"unknown estimators {unknown}; choose from {ESTIMATORS}")
     n_clusters = n_clusters or max(folds, round(n / 32.461))
     out = []
     done = set()
@@ -169,17 +172,21 @@ def main() -> None:
     parser.add_argument("--coverage", action="store_true")
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--out", default=None, help="results file (default under results/)")
+    parser.add_argument("--which", nargs="+", default=None, metavar="NAME",
+                        help="only these estimators (names as in the table)")
     args = parser.parse_args()
     pd.set_option("display.width", 160)
     if args.coverage:
         n = args.n or 3000
-        extra = f"--coverage --reps {args.reps} --n {n} --seed {args.seed}"
+        extra = f"--coverage --reps {args.reps} --n {n} --seed {args.seed}" + (
+            f" --clusters {args.clusters}" if args.clusters else "") + (
+            " --which " + " ".join(f"'{w}'" for w in args.which) if args.which else "")
         lines = _header(args, extra)
         t0 = time.perf_counter()
-        raw_csv = Path(args.out or RESULTS / f"gulzar_coverage_r{args.reps}.txt").with_suffix(
-            ".csv")
+        stem = f"gulzar_coverage_r{args.reps}" + (f"_c{args.clusters}" if args.clusters else "")
+        raw_csv = Path(args.out or RESULTS / f"{stem}.txt").with_suffix(".csv")
         summary = coverage(args.reps, n, args.clusters, args.seed, args.folds, progress=True,
-                           raw_csv=raw_csv)
+                           raw_csv=raw_csv, which=tuple(args.which or ESTIMATORS))
         overlap = summary.attrs["raw"].groupby("rep")["overlap_005"].first().mean()
         lines += [f"data: gulzar_like(n={n}, n_clusters={args.clusters or round(n / 32.461)}), "
                   f"true effect 0.25, {args.reps} replications (seeds {args.seed}..."
@@ -189,7 +196,7 @@ def main() -> None:
                   "[0.05, 0.95] (the boundary is sharp: most villages are almost surely "
                   "treated or untreated)", "",
                   summary.to_string(index=False, float_format="%.4f")]
-        out = Path(args.out or RESULTS / f"gulzar_coverage_r{args.reps}.txt")
+        out = Path(args.out or RESULTS / f"{stem}.txt")
     else:
         n = args.n or 32_461
         clusters = args.clusters or 1000
