@@ -200,3 +200,27 @@ def test_vmapped_objective_equals_python_loop_over_unpadded_clusters():
     np.testing.assert_allclose(float(v1), float(v0), rtol=1e-12)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g0), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13)
+
+
+def test_config_numbers_are_traced_so_a_grid_reuses_one_compiled_program():
+    """a, eta and the momentum are pytree leaves of RFPConfig: two configs that differ only
+    in them share the static part (one compiled program), and the traced values give the
+    objective of the same config evaluated with Python constants, bit for bit."""
+    a = RFPConfig(pooled_weight=0.5, inner_steps=3, inner_lr=0.1, inner_momentum=0.0)
+    b = a.replace(pooled_weight=0.25, inner_lr=0.02, inner_momentum=0.5)
+    la, ta = jax.tree_util.tree_flatten(a)
+    lb, tb = jax.tree_util.tree_flatten(b)
+    assert ta == tb and len(la) == 3
+    assert jax.tree_util.tree_flatten(a.replace(inner_steps=4))[1] != ta  # k is static
+    assert jax.tree_util.tree_flatten(a.replace(pooled_weight=1.0))[1] != ta  # ERM: no inner
+    X, y, g = _data()
+    params, static = _linear()
+    data = pad_clusters(X, y, g, dtype=np.float64)
+    arrays = (jnp.asarray(data.X), jnp.asarray(data.y), jnp.asarray(data.mask))
+    for cfg in (a, b):
+        traced = _V(params, static, *arrays, cfg)
+
+        def constants(p, cfg=cfg):  # the config closed over: its numbers are constants
+            return rfp_objective(p, static, *arrays, cfg)
+
+        assert float(traced) == float(constants(params))

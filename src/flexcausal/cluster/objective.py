@@ -53,7 +53,8 @@ MAX_RELATIVE_STEP = 10.0
 
 @dataclass(frozen=True)
 class RFPConfig:
-    """Static settings of R_k (hashable, so jitted functions specialise on them).
+    """Settings of R_k (a JAX pytree: a, eta and the momentum are traced values, the rest
+    is static, so jitted functions specialise on the program, not on those numbers).
 
     pooled_weight: a in [0, 1] (eq. 18); inner_steps: k >= 0; inner_lr: eta (eq. 20);
     loss: "squared" or "logistic"; first_order: drop the second-order term.
@@ -82,11 +83,45 @@ class RFPConfig:
 
     @property
     def needs_inner(self) -> bool:
+        known = self.__dict__.get("_needs_inner")  # set when rebuilt inside a jitted call
+        if known is not None:
+            return known
         return self.pooled_weight < 1.0 and self.inner_steps > 0
 
     def replace(self, **changes) -> RFPConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+# RFPConfig is a JAX pytree whose leaves are the three numbers a, eta and the inner
+# momentum (weakly typed, so they take the network's float type exactly as the Python
+# constants did), and whose static part is everything that changes the program (k, loss,
+# first order, safeguard, which parameters adapt, whether inner steps run at all). Jitted
+# functions taking a config are therefore compiled once per program, not once per value
+# of a or eta: a grid search over them reuses one compiled epoch.
+_DYNAMIC = ("pooled_weight", "inner_lr", "inner_momentum")
+
+
+def _config_flatten(cfg: RFPConfig):
+    leaves = tuple(jnp.asarray(getattr(cfg, f)) for f in _DYNAMIC)
+    aux = (cfg.inner_steps, cfg.loss, cfg.first_order, cfg.adapt_params,
+           cfg.inner_safeguard, cfg.needs_inner)
+    return leaves, aux
+
+
+def _config_unflatten(aux, leaves) -> RFPConfig:
+    steps, loss, first_order, adapt, safeguard, needs_inner = aux
+    cfg = object.__new__(RFPConfig)
+    values = dict(zip(_DYNAMIC, leaves, strict=True))
+    values.update(inner_steps=steps, loss=loss, first_order=first_order, adapt_params=adapt,
+                  inner_safeguard=safeguard)
+    for name, value in values.items():
+        object.__setattr__(cfg, name, value)
+    object.__setattr__(cfg, "_needs_inner", needs_inner)
+    return cfg
+
+
+jax.tree_util.register_pytree_node(RFPConfig, _config_flatten, _config_unflatten)
 
 
 def cluster_mean_loss(params, static, X, y, mask, loss: str) -> jax.Array:
