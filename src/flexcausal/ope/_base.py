@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_int
+from .._checks import check_int, check_positive
 from .._params import ParamsMixin
 from ..gkrls.backend import blas_one_thread
 from .data import Transitions, as_transitions
@@ -93,6 +93,17 @@ class OPEEstimator(ParamsMixin):
 
     def _validate(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _check_transform_and_readout(self) -> None:
+        """Checks shared by the estimators with an "auto" value transform: ``reward_scale``
+        ("auto" or > 0), ``value_offset`` ("auto" or finite), ``eval_every`` (>= 1) and
+        ``seed`` (an integer)."""
+        if self.reward_scale != "auto":
+            check_positive(self.reward_scale, "reward_scale")
+        if self.value_offset != "auto":
+            check_finite(self.value_offset, "value_offset")
+        check_int(self.eval_every, "eval_every", minimum=1)
+        check_int(self.seed, "seed")
 
     # ------------------------------------------------------------------ fit
     def fit(self, dataset, target_policy, initial_states=None):

@@ -33,7 +33,7 @@ import optax
 
 from .._checks import check_int, check_int_sequence, check_nonnegative, check_positive
 from ..iv._nets import init_mlp, mlp_apply, sum_squares
-from ._base import OPEEstimator, check_finite, jax_all_actions, scan_steps
+from ._base import OPEEstimator, jax_all_actions, scan_steps
 
 __all__ = ["DFIV"]
 
@@ -175,12 +175,7 @@ class DFIV(OPEEstimator):
             check_positive(getattr(self, name), name)
         for name in ("value_reg", "instrument_reg"):
             check_nonnegative(getattr(self, name), name)
-        if self.reward_scale != "auto":
-            check_positive(self.reward_scale, "reward_scale")
-        if self.value_offset != "auto":
-            check_finite(self.value_offset, "value_offset")
-        check_int(self.eval_every, "eval_every", minimum=1)
-        check_int(self.seed, "seed")
+        self._check_transform_and_readout()
 
     def _fit(self, prep) -> None:
         data = prep["data"]

@@ -25,7 +25,7 @@ from scipy import linalg
 
 from .._checks import check_int, check_int_sequence, check_nonnegative, check_positive
 from ..iv._nets import init_mlp, mlp_apply, sum_squares
-from ._base import OPEEstimator, all_action_inputs, check_finite, jax_all_actions, scan_steps
+from ._base import OPEEstimator, all_action_inputs, jax_all_actions, scan_steps
 
 __all__ = ["FQE", "LSTD"]
 
@@ -189,12 +189,7 @@ class FQE(OPEEstimator):
         check_positive(self.lr, "lr")
         check_int(self.target_period, "target_period", minimum=1)
         check_nonnegative(self.reg, "reg")
-        if self.reward_scale != "auto":
-            check_positive(self.reward_scale, "reward_scale")
-        if self.value_offset != "auto":
-            check_finite(self.value_offset, "value_offset")
-        check_int(self.eval_every, "eval_every", minimum=1)
-        check_int(self.seed, "seed")
+        self._check_transform_and_readout()
 
     def _fit(self, prep) -> None:
         if self.features is not None:
