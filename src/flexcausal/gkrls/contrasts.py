@@ -23,7 +23,7 @@ import pandas as pd
 
 from .backend import map_blocks
 from .blocks import design_block
-from .kernel import gaussian_kernel
+from .kernel import KERNEL_CHUNK, gaussian_kernel
 
 
 @dataclass
@@ -252,8 +252,16 @@ def evaluate_contrast(
     def block(rows: slice):
         return maker.block(shared, per_frame, coefs, rows, individual)
 
-    # the (rows, C, p) gradient block is C times the size of the one-column case
+    # the (rows, C, p) gradient block is C times the size of the one-column case; with a
+    # krls() term, blocks are also kept to ~2 KERNEL_CHUNK kernel elements so that the
+    # block's (rows x anchors) kernel arrays stay in cache (2x faster at M = 500)
     rows_per_block = max(256, (block_rows or model.block_rows) // maker.n_resp)
+    from .terms import KRLSTerm
+
+    anchors = max((t.sketch_.anchors.shape[0] for t in model.terms
+                   if isinstance(t, KRLSTerm)), default=0)
+    if anchors and block_rows is None:
+        rows_per_block = min(rows_per_block, max(256, 2 * KERNEL_CHUNK // anchors))
     parts = map_blocks(block, n, rows_per_block)
     values = np.concatenate([p[0] for p in parts])
     grad = np.sum([p[1] for p in parts], axis=0)

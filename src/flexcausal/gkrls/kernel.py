@@ -155,6 +155,11 @@ def _ints(A: np.ndarray) -> np.ndarray:
     return np.asarray(A).astype(np.int64).astype(object)
 
 
+# elements of one kernel sub-block (4 MiB of float64, cache-sized): KRLSTerm.expand and the
+# effects' row blocks keep their (rows x anchors) kernel arrays about this size
+KERNEL_CHUNK = 2**19
+
+
 def gaussian_kernel(A: np.ndarray, B: np.ndarray, bandwidth: float) -> np.ndarray:
     """K[i, j] = exp(-||a_i - b_j||^2 / bandwidth), computed in place in one buffer."""
     K = A @ B.T
