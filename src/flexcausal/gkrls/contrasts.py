@@ -106,6 +106,9 @@ class ContrastMaker:
                              if j in self.fast]
             self.lps.append(parts)
         self.n_resp = self.family.n_response
+        # the most anchors of any krls() term: how wide a block's kernel arrays are
+        self.kernel_anchors = max((t.sketch_.anchors.shape[0] for t in self.terms
+                                   if isinstance(t, KRLSTerm)), default=0)
 
     def encode(self, frames: list[pd.DataFrame], encode, base=None):
         """``encode(frame, term_indices) -> (encodings by term index, offset)``: the
@@ -221,11 +224,7 @@ def _columns(terms, which, encodings, rows: slice) -> np.ndarray:
 def model_encoder(model):
     """``encode(frame, term_indices)`` for ContrastMaker with the model's checks."""
 
-    def encode(frame, which):
-        encodings, off = model.encode(frame, terms=which)
-        return encodings, off
-
-    return encode
+    return lambda frame, which: model.encode(frame, terms=which)
 
 
 def evaluate_contrast(
@@ -256,12 +255,9 @@ def evaluate_contrast(
     # krls() term, blocks are also kept to ~2 KERNEL_CHUNK kernel elements so that the
     # block's (rows x anchors) kernel arrays stay in cache (2x faster at M = 500)
     rows_per_block = max(256, (block_rows or model.block_rows) // maker.n_resp)
-    from .terms import KRLSTerm
-
-    anchors = max((t.sketch_.anchors.shape[0] for t in model.terms
-                   if isinstance(t, KRLSTerm)), default=0)
-    if anchors and block_rows is None:
-        rows_per_block = min(rows_per_block, max(256, 2 * KERNEL_CHUNK // anchors))
+    if maker.kernel_anchors and block_rows is None:
+        rows_per_block = min(rows_per_block,
+                             max(256, 2 * KERNEL_CHUNK // maker.kernel_anchors))
     parts = map_blocks(block, n, rows_per_block)
     values = np.concatenate([p[0] for p in parts])
     grad = np.sum([p[1] for p in parts], axis=0)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._frames import check_columns_present, numeric_column, plain_frame
 from .checks import check_smoothing_parameters
-from .dask_rows import DaskCompute, DaskRows, as_dask_frame
+from .dask_rows import DaskCompute, DaskRows, as_dask_frame, dask_training
 from .dask_setup import RowEncoder, Summary, prepare
 from .families import LikelihoodFamily
 from .fitting import ResponseStats, fit_gaussian_rows, fit_glm_rows
@@ -21,6 +21,7 @@ from .formula import parse_formula
 from .predict import predict_frame
 from .rows import RFactor
 from .terms import check_enough_rows, formula_variables
+from .vcov import score_multipliers
 
 
 @dataclass
@@ -93,11 +94,6 @@ def fit_dask(model, data, sp=None, weights=None, offset=None, env=None, client=N
                        "encodings": [None] * len(terms), "data": None}
     model.n_passes_ = compute.n_passes
     return model
-
-
-def dask_training(model) -> DaskTraining | None:
-    train = getattr(model, "training_", None)
-    return None if train is None else train.get("dask")
 
 
 # ------------------------------------------------------------------ predict
@@ -173,10 +169,7 @@ class ScoreKernel:
         self.family, self.beta = family, beta
 
     def multipliers(self, ch):
-        fam, link = self.family, self.family.link
-        eta = ch.X @ self.beta + ch.off
-        mu = link.inverse(eta)
-        return ch.w * (ch.y - mu) * link.mu_eta(eta) / fam.variance(mu)
+        return score_multipliers(self.family, ch.y, ch.w, ch.X @ self.beta + ch.off)
 
     def __call__(self, ch):
         from .pirls import weighted_gram
@@ -187,8 +180,8 @@ class ScoreKernel:
 
 def _cluster_partition(df, i, enc: RowEncoder, beta, family, cluster: str):
     """Per-cluster score sums of one partition (a DataFrame indexed by cluster)."""
+    from .backend import row_blocks
     from .blocks import design_block
-    from .dask_rows import _blocks
     from .rows import Chunk
 
     frame = enc.frame(df, i)
@@ -200,7 +193,7 @@ def _cluster_partition(df, i, enc: RowEncoder, beta, family, cluster: str):
     kernel = ScoreKernel(family, beta)
     keys = frame[cluster].to_numpy()
     parts = []
-    for sl in _blocks(len(y), enc.block_rows):
+    for sl in row_blocks(len(y), enc.block_rows):
         X = design_block(enc.terms, encodings, sl)
         m = kernel.multipliers(Chunk(X, y[sl], w[sl], off[sl]))
         parts.append(pd.DataFrame(X * m[:, None]).groupby(keys[sl]).sum())
@@ -266,6 +259,3 @@ def weighted_r_factor(model) -> np.ndarray:
     p = R.shape[1]
     return np.vstack([R, np.zeros((max(0, p - R.shape[0]), p))])[:p]
 
-
-def training_compute(model) -> DaskCompute:
-    return dask_training(model).rows.compute

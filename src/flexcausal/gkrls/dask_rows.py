@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from .backend import row_blocks
 from .blocks import design_block
 from .rows import Chunk, Max, add, add_all, term_rowmax
 
@@ -59,6 +60,11 @@ def as_dask_frame(data):
         raise ValueError(f"cannot read parquet data from {data!r}: {exc}") from exc
 
 
+def dask_training(model):
+    """The ``dask_fit.DaskTraining`` of a model fitted on Dask data, else None."""
+    return (getattr(model, "training_", None) or {}).get("dask")
+
+
 def active_client(client=None):
     """``client``, else the active ``distributed.Client`` (if any), else None (Dask's
     default local scheduler)."""
@@ -74,10 +80,6 @@ def active_client(client=None):
         return None
 
 
-class PartitionError(Exception):
-    """Marks an error already labelled with its partition (not re-labelled)."""
-
-
 def labelled(func: Callable, i: int, *args):
     """``func(*args)``, with errors of bad input re-raised naming partition ``i``."""
     try:
@@ -86,10 +88,6 @@ def labelled(func: Callable, i: int, *args):
         if str(exc).startswith("partition "):
             raise
         raise type(exc)(f"partition {i} of the data: {exc}") from exc
-
-
-def _blocks(n: int, block_rows: int):
-    return [slice(s, min(s + block_rows, n)) for s in range(0, n, block_rows)]
 
 
 def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool):
@@ -103,7 +101,7 @@ def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool):
         bounds = np.cumsum([0] + [t.n_coef for t in encoder.terms])
         shift = encoder.shift
         out = []
-        for rows in _blocks(len(y), encoder.block_rows):
+        for rows in row_blocks(len(y), encoder.block_rows):
             Xb = design_block(encoder.terms, enc, rows)
             rm = Max(term_rowmax(Xb, bounds)) if rowmax else None
             if np.any(shift):

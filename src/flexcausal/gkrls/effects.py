@@ -28,6 +28,7 @@ from .._checks import check_bool, check_choice, check_square_matrix
 from .._frames import check_columns_present, check_dataframe, plain_frame
 from .backend import one_blas_thread
 from .contrasts import evaluate_contrast
+from .dask_rows import dask_training
 
 TYPES = ("derivative", "second_derivative", "IQR", "minmax", "onesd", "predict")
 QOIS = ("AMIE", "ACE", "AME", "AIE")
@@ -189,7 +190,8 @@ class _EffectEngine:
         if data is None:
             if train is None:
                 raise ValueError("a loaded model keeps no training data; pass data=")
-            data = train["dask"].ddf if train.get("dask") is not None else train["data"]
+            dask_train = dask_training(model)
+            data = dask_train.ddf if dask_train is not None else train["data"]
         self.individual = check_bool(individual, "individual")
         self._refs: dict = {}
         if is_dask_frame(data) or is_parquet_path(data):
@@ -242,9 +244,9 @@ class _EffectEngine:
     def compute(self):
         from .dask_rows import DaskCompute
 
-        train = getattr(self.model, "training_", None) or {}
-        if train.get("dask") is not None:
-            return train["dask"].rows.compute
+        dask_train = dask_training(self.model)
+        if dask_train is not None:
+            return dask_train.rows.compute
         if getattr(self, "_compute", None) is None:
             self._compute = DaskCompute()
         return self._compute

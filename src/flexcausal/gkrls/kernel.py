@@ -189,6 +189,14 @@ class KernelSketch:
     eigenvalues: np.ndarray  # eigenvalues of the sketched penalty S K S' (descending)
 
 
+def sketch_size(n: int, size: int | None, multiplier: float) -> int:
+    """M: ``size``, or the gKRLS default floor(ceil(N^(1/3)) * multiplier); at least 1."""
+    m = default_sketch_size(n, multiplier) if size is None else int(size)
+    if m < 1:
+        raise ValueError(f"krls(): sketch size must be >= 1, got {m}")
+    return m
+
+
 def sketch_rows(n: int, method: str, size: int | None, multiplier: float, indices,
                 rng: np.random.Generator) -> tuple[np.ndarray | None, float | None]:
     """The training rows a subsampling (or custom) sketch keeps, and S's scale sqrt(N/M).
@@ -203,9 +211,7 @@ def sketch_rows(n: int, method: str, size: int | None, multiplier: float, indice
         return idx, float(np.sqrt(n / idx.size))
     if method != "subsampling":
         return None, None
-    m = default_sketch_size(n, multiplier) if size is None else int(size)
-    if m < 1:
-        raise ValueError(f"krls(): sketch size must be >= 1, got {m}")
+    m = sketch_size(n, size, multiplier)
     if m > n:
         raise ValueError(
             f"krls(): sketch size {m} exceeds the number of rows {n}; "
@@ -232,9 +238,7 @@ def build_sketch(
     if method == "none":
         idx, scale, anchors, S_t = None, 1.0, Xs, None
     else:  # gaussian: R gKRLS draws N(0, 1) entries times sqrt(1 / sqrt(M))
-        m = default_sketch_size(n, multiplier) if size is None else int(size)
-        if m < 1:
-            raise ValueError(f"krls(): sketch size must be >= 1, got {m}")
+        m = sketch_size(n, size, multiplier)
         idx, anchors = None, Xs
         S_t = rng.standard_normal((n, m)) * np.sqrt(1.0 / np.sqrt(m))
         scale = None

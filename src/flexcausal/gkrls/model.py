@@ -36,6 +36,7 @@ from . import summary as _summary
 from .backend import blas_one_thread, one_blas_thread
 from .blocks import DEFAULT_BLOCK_ROWS, linear_predictor
 from .checks import check_family_start, check_smoothing_parameters, warn_noninteger_successes
+from .dask_rows import dask_training
 from .families import LikelihoodFamily, make_family
 from .fitting import METHODS, fit_gaussian, fit_glm, fit_likelihood, fitted_method
 from .formula import parse_formula
@@ -292,7 +293,7 @@ class GAM:
         if self._fitted is None:
             if getattr(self, "training_", None) is None:
                 raise AttributeError("a loaded model keeps no training data; use predict")
-            if self.training_.get("dask") is not None:  # a lazy Dask array
+            if dask_training(self) is not None:  # a lazy Dask array
                 return self.predict().to_dask_array(lengths=True)
             eta, _ = linear_predictor(self.terms, self.training_["encodings"],
                                       self.coef_.to_numpy(), block_rows=self.block_rows)
@@ -302,7 +303,7 @@ class GAM:
     @property
     def fitted_values_(self) -> np.ndarray:
         """mu = g^{-1}(eta) on the training rows (mgcv ``fitted.values``)."""
-        if getattr(self, "training_", None) is not None and self.training_.get("dask"):
+        if dask_training(self) is not None:
             return self.predict(type="response").to_dask_array(lengths=True)
         return self.family_.link.inverse(self.linear_predictors_)
 
@@ -375,7 +376,7 @@ class GAM:
         if se:
             V = (V_user if vcov_kind is None else self.Vp_ if vcov_kind == "bayes"
                  else self.vcov(vcov, cluster).to_numpy())
-        dask_train = (getattr(self, "training_", None) or {}).get("dask")
+        dask_train = dask_training(self)
         if (newdata is None and dask_train is not None) or is_dask_frame(newdata) or (
                 is_parquet_path(newdata)):
             from .dask_fit import predict_dask

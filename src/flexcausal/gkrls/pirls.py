@@ -411,16 +411,23 @@ class GLMProblem:
         self._cache = (rho.copy(), st, polish)
         return st
 
+    def _value(self, st: PIRLSState) -> tuple[float, float, float]:
+        """(LAML without ML's null-space term, D_p, phi) at a PIRLS state:
+        D_p / 2 phi - ls(phi) + 1/2 (log|H| - log|S|_+) - M_p/2 log(2 pi phi), phi
+        profiled (``profile_scale``)."""
+        Dp = st.deviance + st.penalty
+        phi = self.profile_scale(Dp)
+        value = (Dp / (2 * phi) - self.saturated_loglik(phi)
+                 + 0.5 * st.factor.logdet_rel - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
+        return value, Dp, phi
+
     def laml(self, rho: np.ndarray, gradient: bool = True, polish: bool = False):
         """LAML (or its ML version) at rho and its exact gradient (see module docstring),
         with 1/2 log|H| - 1/2 log|S|_+ and dlog|H|/drho_j - rank_j = -sum_{i in j} F_ii
         evaluated without cancellation (stable.py)."""
         st = self.state_at(rho, polish)
         fac = st.factor
-        Dp = st.deviance + st.penalty
-        phi = self.profile_scale(Dp)
-        value = (Dp / (2 * phi) - self.saturated_loglik(phi)
-                 + 0.5 * fac.logdet_rel - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
+        value, _, phi = self._value(st)
         U = basis_map(self.rows.shift, fac)[0].T @ self.U0 if self.ml else None
         if self.ml:
             value += 0.5 * fac.null_logdet(U)[0]
@@ -467,10 +474,7 @@ class GLMProblem:
         st = self.state_at(rho)
         fac = st.factor
         T = fac.T
-        Dp = st.deviance + st.penalty
-        phi = self.profile_scale(Dp)
-        value = (Dp / (2 * phi) - self.saturated_loglik(phi)
-                 + 0.5 * fac.logdet_rel - 0.5 * self.reml_dim * np.log(2 * np.pi * phi))
+        value, Dp, phi = self._value(st)
         beta_r = T.T @ st.beta
         sv = fac.penalty_vectors(beta_r)  # L_j b (rotated), columns j
         db_r = -fac.solve(sv)

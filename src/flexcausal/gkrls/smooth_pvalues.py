@@ -39,6 +39,7 @@ from scipy.linalg import qr
 
 from .backend import map_blocks
 from .blocks import design_block
+from .dask_rows import dask_training
 from .families import LikelihoodFamily
 from .fitting import penalty_blocks
 from .reparam import total_penalty
@@ -53,7 +54,7 @@ def weighted_r_factor(model) -> np.ndarray:
         raise ValueError("smooth-term p-values need the training data (a loaded model "
                          "keeps none); refit to get them")
     fam = model.family_
-    if train.get("dask") is not None:  # reduced over the partitions
+    if dask_training(model) is not None:  # reduced over the partitions
         from .dask_fit import weighted_r_factor as dask_r_factor
 
         return dask_r_factor(model)

@@ -25,6 +25,7 @@ import pandas as pd
 from .._checks import check_choice
 from .blocks import linear_predictor
 from .contrasts import predictor_slices
+from .dask_rows import dask_training
 from .design import StreamedDesign
 from .families.base import LikelihoodFamily
 
@@ -56,14 +57,17 @@ def scores(model) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
             for ts, cs in lps])
         _, g, _ = fam.loglik(y, eta if eta.shape[1] > 1 else eta[:, 0], fam.theta, w)
         return train["encodings"], np.asarray(g).reshape(len(y), -1), col_lp
-    link = fam.link
-    eta = model.linear_predictors_
+    mult = score_multipliers(fam, y, w, model.linear_predictors_)
+    return train["encodings"], mult[:, None], col_lp
+
+
+def score_multipliers(family, y, w, eta) -> np.ndarray:
+    """m_i = w_i (y_i - mu_i) mu_eta_i / V(mu_i), the score of row i being m_i x_i (gKRLS
+    estfun.gam: the Pearson residual times the root working weight, up to the sign of
+    mu_eta, which no sandwich sees)."""
+    link = family.link
     mu = link.inverse(eta)
-    mu_eta = link.mu_eta(eta)
-    var = fam.variance(mu)
-    pearson = (y - mu) * np.sqrt(w) / np.sqrt(var)
-    working = w * mu_eta**2 / var
-    return train["encodings"], (pearson * np.sqrt(working))[:, None], col_lp
+    return w * (y - mu) * link.mu_eta(eta) / family.variance(mu)
 
 
 def cluster_codes(model, cluster) -> np.ndarray:
@@ -95,14 +99,20 @@ def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
     if kind == "frequentist":
         return model.Ve_
     bread = model.Vp_ / model.scale_
-    train = getattr(model, "training_", None)
-    if train is not None and train.get("dask") is not None:  # reduced on the cluster
+    if dask_training(model) is not None:  # reduced on the cluster
         from .dask_fit import sandwich_meat
 
         meat = sandwich_meat(model, kind, cluster)
-        if kind == "hc1":
-            meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
-        return bread @ meat @ bread
+    else:
+        meat = _meat(model, kind, cluster)
+    if kind == "hc1":
+        meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
+    return bread @ meat @ bread
+
+
+def _meat(model, kind: str, cluster) -> np.ndarray:
+    """sum_i s_i s_i' (HC0/HC1) or G / (G - 1) sum_g s_g s_g' (cluster) over the
+    in-memory training rows."""
     encodings, mult, col_lp = scores(model)
     design = StreamedDesign(model.terms, encodings, model.block_rows)
 
@@ -119,13 +129,8 @@ def coefficient_covariance(model, type: str, cluster=None) -> np.ndarray:
             return out
 
         summed = sum(design.map_rows(cluster_sums))
-        meat = summed.T @ summed * (G / (G - 1))
-    else:
-        if mult.shape[1] == 1:
-            meat = design.gram(mult[:, 0] ** 2)  # sum_i s_i s_i' = X' diag(m^2) X
-        else:
-            meat = sum(design.map_rows(lambda Xb, rows: score_block(Xb, rows).T
-                                       @ score_block(Xb, rows)))
-        if kind == "hc1":
-            meat *= model.n_obs_ / (model.n_obs_ - model.edf_total_)
-    return bread @ meat @ bread
+        return summed.T @ summed * (G / (G - 1))
+    if mult.shape[1] == 1:
+        return design.gram(mult[:, 0] ** 2)  # sum_i s_i s_i' = X' diag(m^2) X
+    return sum(design.map_rows(lambda Xb, rows: score_block(Xb, rows).T
+                               @ score_block(Xb, rows)))
