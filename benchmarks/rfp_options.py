@@ -48,9 +48,7 @@ VARIANTS = {
 def run_one(design: str, seed: int, epochs: int | None = None) -> list[dict]:
     from flexcausal.cluster import ClusterRegressor, RFPConvergenceWarning
 
-    d = load_design(design, seed)
-    X, y, g, Xt, yt, gt = d["X"], d["y"], d["g"], d["Xt"], d["yt"], d["gt"]
-    first, truth, ctruth = d["first"], d["truth"], d["ctruth"]
+    X, y, g, Xt, yt, gt, first, truth, ctruth = load_design(design, seed)
     rows = []
     for name, change in VARIANTS.items():
         t0 = time.perf_counter()

@@ -30,6 +30,7 @@ import platform
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -62,25 +63,34 @@ def _xy(df):
     return df.filter(regex=r"^x\d+$").to_numpy(), df["y"].to_numpy(), df["g"].to_numpy()
 
 
-def load_design(design: str, seed: int) -> dict:
-    """Train and test arrays of one replication; ``first`` marks the first half of each
+class Design(NamedTuple):
+    """Train and test arrays of one replication: ``first`` marks the first half of each
     test cluster's rows (what adaptation sees), ``truth``/``ctruth`` the population and
     the cluster-specific conditional means on the test rows."""
+
+    X: np.ndarray
+    y: np.ndarray
+    g: np.ndarray
+    Xt: np.ndarray
+    yt: np.ndarray
+    gt: np.ndarray
+    first: np.ndarray
+    truth: np.ndarray
+    ctruth: np.ndarray
+
+
+def load_design(design: str, seed: int) -> Design:
     train, test = make_data(design, seed)
-    X, y, g = _xy(train)
-    Xt, yt, gt = _xy(test)
     first = test.groupby("g").cumcount().to_numpy() < test.groupby("g")["g"].transform(
         "size").to_numpy() // 2
-    return dict(X=X, y=y, g=g, Xt=Xt, yt=yt, gt=gt, first=first,
-                truth=test["truth"].to_numpy(), ctruth=test["cluster_truth"].to_numpy())
+    return Design(*_xy(train), *_xy(test), first, test["truth"].to_numpy(),
+                  test["cluster_truth"].to_numpy())
 
 
 def run_one(design: str, seed: int, folds: int = 2, epochs: int | None = None) -> list[dict]:
     from flexcausal.cluster import ClusterRegressor, LocalLinear, RFPConvergenceWarning, tune
 
-    d = load_design(design, seed)
-    X, y, g, Xt, yt, gt = d["X"], d["y"], d["g"], d["Xt"], d["yt"], d["gt"]
-    first, truth, ctruth = d["first"], d["truth"], d["ctruth"]
+    X, y, g, Xt, yt, gt, first, truth, ctruth = load_design(design, seed)
     rows = []
     for name, grid in GRIDS.items():
         t0 = time.perf_counter()
