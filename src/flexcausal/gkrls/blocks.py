@@ -12,7 +12,6 @@ from itertools import pairwise
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, qr
-from scipy.linalg.blas import dsyrk
 
 from .backend import map_blocks
 from .fit import QRStats
@@ -29,12 +28,13 @@ def design_block(terms: Sequence, encodings: Sequence[np.ndarray], rows: slice) 
 
 
 class GramKernel:
-    """Per block: Z = sqrt(w) [X_c, (y - offset) / y_scale] reduced to Z'Z (upper
-    triangle, BLAS syrk) or to its Householder R (``method="qr"``), and, given the
+    """Per block: Z = sqrt(w) [X_c, (y - offset) / y_scale] reduced to Z'Z (BLAS gemm,
+    rows.weighted_gram) or to its Householder R (``method="qr"``), and, given the
     weighted mean ``ybar`` of y, the null deviance sum w (y - ybar)^2."""
 
     def __init__(self, method: str, weighted: bool, y_scale: float, ybar=None):
         self.method, self.weighted, self.y_scale, self.ybar = method, weighted, y_scale, ybar
+        self.whole_block = method == "qr"  # one QR factor per block (rows.in_cache)
 
     def __call__(self, ch):
         m, p = ch.X.shape
@@ -45,9 +45,8 @@ class GramKernel:
         if self.weighted:
             Z *= np.sqrt(ch.w)[:, None]
         if self.method == "gram":
-            if m == 0:
-                return np.zeros((p + 1, p + 1)), null
-            return dsyrk(1.0, Z, trans=1, lower=0), null
+            G = Z.T @ Z
+            return 0.5 * (G + G.T), null
         return RFactor(qr(Z, mode="r", overwrite_a=True, check_finite=False)[0]), null
 
 
@@ -85,7 +84,7 @@ def accumulate(
     ``method="qr"``: each block is reduced to its Householder QR factor (LAPACK) and the
     stacked factors are reduced again, so the conditioning of X, not its square, limits
     the accuracy (Wood 2011, Sec. 3.2). ``method="gram"``: blocks are reduced to Z'Z
-    (BLAS syrk, several times faster) and R_aug is its Cholesky factor; accurate unless
+    (BLAS gemm, several times faster) and R_aug is its Cholesky factor; accurate unless
     the unpenalized columns are ill conditioned or the fit nearly interpolates, which
     ``fit.needs_qr`` detects so that the caller can make a ``"qr"`` pass instead. If the
     Gram matrix is not numerically positive definite the QR pass is made here.

@@ -172,7 +172,7 @@ class ScoreKernel:
         return score_multipliers(self.family, ch.y, ch.w, ch.X @ self.beta + ch.off)
 
     def __call__(self, ch):
-        from .pirls import weighted_gram
+        from .rows import weighted_gram
 
         m = self.multipliers(ch)
         return weighted_gram(ch.X, m * m)
@@ -235,6 +235,8 @@ def sandwich_meat(model, kind: str, cluster=None) -> np.ndarray:
 
 class WeightedRKernel:
     """R of the QR of sqrt(W) X (Fisher weights at the fit), for the smooth tests."""
+
+    whole_block = True  # a QR factor per block (rows.in_cache)
 
     def __init__(self, family, beta, gaussian: bool):
         self.family, self.beta, self.gaussian = family, beta, gaussian

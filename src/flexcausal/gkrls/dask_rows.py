@@ -27,7 +27,7 @@ import pandas as pd
 
 from .backend import row_blocks
 from .blocks import design_block
-from .rows import Chunk, Max, add, add_all, term_rowmax
+from .rows import Chunk, Max, add, add_all, in_cache, term_rowmax
 
 SPLIT_EVERY = 8  # partitions' results added per task of the reduction tree
 
@@ -100,13 +100,13 @@ def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool):
         enc, y, w, off = encoder.arrays(frame)
         bounds = np.cumsum([0] + [t.n_coef for t in encoder.terms])
         shift = encoder.shift
-        out = []
+        out, cached = [], in_cache(kernel)
         for rows in row_blocks(len(y), encoder.block_rows):
             Xb = design_block(encoder.terms, enc, rows)
             rm = Max(term_rowmax(Xb, bounds)) if rowmax else None
             if np.any(shift):
                 Xb -= shift
-            r = kernel(Chunk(Xb, y[rows], w[rows], off[rows]))
+            r = cached(Chunk(Xb, y[rows], w[rows], off[rows]))
             out.append((r, rm) if rowmax else r)
         return add_all(out)
 

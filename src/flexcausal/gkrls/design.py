@@ -11,19 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
 
 from .backend import map_blocks
 from .blocks import build_design, design_block, first_block_centring
 
 ROW_BLOCK = 50_000
 DEFAULT_MEMORY_BUDGET = 1.25 * 2**30  # bytes for a cached model matrix
-
-
-def _gram_block(Xb: np.ndarray, Wb: np.ndarray, positive: bool) -> np.ndarray:
-    if positive:  # BLAS syrk on sqrt(W) X: half the flops of a general product
-        return dsyrk(1.0, np.sqrt(Wb)[:, None] * Xb, trans=1, lower=0)
-    return Xb.T @ (Wb[:, None] * Xb)
 
 
 class Design:
@@ -39,9 +32,9 @@ class Design:
 
     def gram(self, W: np.ndarray) -> np.ndarray:
         """X' diag(W) X (W may be negative under full Newton)."""
-        positive = bool(np.all(W >= 0))
-        out = sum(self.map_rows(lambda Xb, rows: _gram_block(Xb, W[rows], positive)))
-        return np.triu(out) + np.triu(out, 1).T if positive else out
+        from .rows import weighted_gram
+
+        return sum(self.map_rows(lambda Xb, rows: weighted_gram(Xb, W[rows])))
 
     def dot(self, beta: np.ndarray) -> np.ndarray:
         return np.concatenate(self.map_rows(lambda Xb, rows: Xb @ beta))

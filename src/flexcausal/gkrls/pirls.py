@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError
-from scipy.linalg.blas import dsyrk
 from scipy.optimize import minimize_scalar
 
 from .design import Design
@@ -55,7 +54,7 @@ from .fit import (
 )
 from .optimize import newton_minimize, polish
 from .reparam import PenaltyBlock, Reparametrization, basis_map
-from .rows import ArrayRows, Max
+from .rows import ArrayRows, Max, weighted_gram
 from .stable import PenalizedFactor
 
 
@@ -82,16 +81,6 @@ def dW_deta(family: Family, y, w, off, eta) -> np.ndarray:
     h = 1e-5 * (1.0 + np.abs(eta))
     return (working(family, y, w, off, eta + h)[0]
             - working(family, y, w, off, eta - h)[0]) / (2 * h)
-
-
-def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """X' diag(W) X, symmetric (BLAS syrk on sqrt(W) X when W >= 0)."""
-    if X.shape[0] == 0:
-        return np.zeros((X.shape[1], X.shape[1]))
-    if np.all(W >= 0):
-        G = dsyrk(1.0, np.sqrt(W)[:, None] * X, trans=1, lower=0)
-        return np.triu(G) + np.triu(G, 1).T
-    return X.T @ (W[:, None] * X)
 
 
 def _eta(family: Family, chunk, beta):

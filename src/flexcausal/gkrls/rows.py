@@ -19,6 +19,11 @@ Two sources implement the protocol:
 Results are combined by ``add``: numbers and arrays are added, tuples elementwise,
 ``None`` is the neutral element, ``Max`` keeps elementwise maxima and ``RFactor`` the
 triangular factor of stacked QR factors.
+
+Because results add, a kernel may run on any split of a block: the sources run it on
+cache-sized sub-blocks (``in_cache``), so that the several sweeps a kernel makes over
+its rows (X b, the weights, X'WX, X'Wz) read X from memory once instead of once per
+sweep; a pass over an in-memory X is otherwise bound by memory bandwidth, not flops.
 """
 
 from __future__ import annotations
@@ -101,6 +106,39 @@ def add_all(parts: Sequence):
     return functools.reduce(add, parts)
 
 
+CACHE_ELEMENTS = 2**17  # float64 entries of X per sub-block: 1 MiB, a core's L2 cache
+
+
+def in_cache(kernel: Callable[[Chunk], object]) -> Callable[[Chunk], object]:
+    """``kernel`` run on sub-blocks of about ``CACHE_ELEMENTS`` entries of X and added
+    up (exact: results add). Kernels whose result does not split well (a QR factor)
+    say ``whole_block = True`` and see the block whole."""
+    if getattr(kernel, "whole_block", False):
+        return kernel
+
+    def run(ch: Chunk):
+        m, p = ch.X.shape
+        step = max(256, CACHE_ELEMENTS // max(p, 1))
+        if m <= step:
+            return kernel(ch)
+        return add_all([kernel(Chunk(ch.X[s:s + step], ch.y[s:s + step], ch.w[s:s + step],
+                                     ch.off[s:s + step]))
+                         for s in range(0, m, step)])
+
+    return run
+
+
+def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """X' diag(W) X, exactly symmetric. With W >= 0 it is A'A, A = sqrt(W) X (a BLAS
+    gemm: on cache-sized blocks OpenBLAS's gemm runs about twice as fast as its syrk,
+    which would do half the flops); W may be negative (full Newton weights)."""
+    if X.shape[0] == 0:
+        return np.zeros((X.shape[1], X.shape[1]))
+    A = np.sqrt(W)[:, None] * X if np.all(W >= 0) else None
+    G = A.T @ A if A is not None else X.T @ (W[:, None] * X)
+    return 0.5 * (G + G.T)
+
+
 class RowSource(Protocol):
     """What the fits need from the data (module docstring)."""
 
@@ -145,6 +183,7 @@ class ArrayRows:
 
     def reduce(self, kernel, rowmax: bool = False):
         y, w, off = self.y, self.w, self.off
+        cached = in_cache(kernel)
         if rowmax and self.rowmax is None:  # a streamed design: measured on this pass
             from .backend import map_blocks
 
@@ -157,13 +196,13 @@ class ArrayRows:
                 rm = Max(term_rowmax(Xb, bounds))
                 if np.any(shift):
                     Xb -= shift
-                return kernel(Chunk(Xb, y[rows], w[rows], off[rows])), rm
+                return cached(Chunk(Xb, y[rows], w[rows], off[rows])), rm
 
             out, rm = add_all(map_blocks(raw, self.n, design.block_rows))
             return out, rm.v
 
         def block(Xb, rows):
-            return kernel(Chunk(Xb, y[rows], w[rows], off[rows]))
+            return cached(Chunk(Xb, y[rows], w[rows], off[rows]))
 
         out = add_all(self.design.map_rows(block))
         return (out, self.rowmax) if rowmax else out
