@@ -27,7 +27,8 @@ import pandas as pd
 
 from .backend import row_blocks
 from .blocks import design_block
-from .rows import Chunk, Max, add, add_all, in_cache, term_rowmax
+from .heap import block_heap
+from .rows import add, add_all, reduce_expanded
 
 SPLIT_EVERY = 8  # partitions' results added per task of the reduction tree
 
@@ -81,9 +82,11 @@ def active_client(client=None):
 
 
 def labelled(func: Callable, i: int, *args):
-    """``func(*args)``, with errors of bad input re-raised naming partition ``i``."""
+    """``func(*args)``, with errors of bad input re-raised naming partition ``i`` (and
+    block-sized arrays recycled meanwhile: heap.block_heap)."""
     try:
-        return func(*args)
+        with block_heap():
+            return func(*args)
     except (ValueError, TypeError, KeyError) as exc:
         if str(exc).startswith("partition "):
             raise
@@ -98,17 +101,11 @@ def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool):
         if len(frame) == 0:
             return None
         enc, y, w, off = encoder.arrays(frame)
-        bounds = np.cumsum([0] + [t.n_coef for t in encoder.terms])
-        shift = encoder.shift
-        out, cached = [], in_cache(kernel)
-        for rows in row_blocks(len(y), encoder.block_rows):
-            Xb = design_block(encoder.terms, enc, rows)
-            rm = Max(term_rowmax(Xb, bounds)) if rowmax else None
-            if np.any(shift):
-                Xb -= shift
-            r = cached(Chunk(Xb, y[rows], w[rows], off[rows]))
-            out.append((r, rm) if rowmax else r)
-        return add_all(out)
+        bounds = np.cumsum([0] + [t.n_coef for t in encoder.terms]) if rowmax else None
+        return add_all([
+            reduce_expanded(kernel, lambda sub: design_block(encoder.terms, enc, sub),
+                            encoder.shift, y, w, off, rows, bounds)
+            for rows in row_blocks(len(y), encoder.block_rows)])
 
     return labelled(run, i)
 

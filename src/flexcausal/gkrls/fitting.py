@@ -132,23 +132,6 @@ def fit_glm(terms, encodings, y, w, off, family, sp, block_rows: int,
     return fit_glm_rows(terms, rows, family, sp, method)
 
 
-class FinalKernel:
-    """At the fitted beta: the null deviance (y against its weighted mean ``ybar``)
-    and the sums behind mgcv's adjusted r^2 (``_r2_adjusted``)."""
-
-    def __init__(self, family, beta, ybar: float):
-        self.family, self.beta, self.ybar = family, beta, ybar
-
-    def __call__(self, ch):
-        fam = self.family
-        mu = fam.link.inverse(ch.X @ self.beta + ch.off)
-        sw = np.sqrt(ch.w)
-        r = sw * (ch.y - mu)
-        r0 = sw * (ch.y - self.ybar)
-        null = float(np.sum(fam.dev_resids(ch.y, np.full_like(ch.y, self.ybar), ch.w)))
-        return (null, np.array([r.sum(), r @ r, r0.sum(), r0 @ r0]), ch.X.shape[0])
-
-
 @_small_p_on_one_thread
 def fit_glm_rows(terms, rows, family, sp, method: str = "REML") -> FitResult:
     """Exponential families on any row source (rows.py): penalized IRLS inside LAML,
@@ -163,8 +146,10 @@ def fit_glm_rows(terms, rows, family, sp, method: str = "REML") -> FitResult:
     post = res.post
     Vp = post.A_inv * res.scale
     edf = np.diag(post.F).copy()
-    null_dev, sums, n = rows.reduce(FinalKernel(family, res.state.beta,
-                                                problem._start.ybar))
+    final = res.state.stats
+    if final.fit_sums is None:  # the fitted pass was the start pass itself
+        final = problem.evaluate(res.state.beta, newton=final.newton, gram=False)
+    null_dev, sums, n = final.fit_sums
     r2 = _r2_from_sums(sums, n, problem.n_pos, edf.sum())
     return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,
                      float(res.scale), float(res.reml_scale), float(res.reml),

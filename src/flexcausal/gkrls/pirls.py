@@ -88,15 +88,30 @@ def _eta(family: Family, chunk, beta):
     return chunk.X @ beta + chunk.off
 
 
+def fit_sums(family: Family, ch, mu, ybar: float):
+    """The null deviance (y against its weighted mean ``ybar``) and the sums behind
+    mgcv's adjusted r^2 (fitting._r2_from_sums): (null, [sum r, sum r^2, sum r0,
+    sum r0^2], rows), r = sqrt(w)(y - mu), r0 = sqrt(w)(y - ybar)."""
+    sw = np.sqrt(ch.w)
+    r = sw * (ch.y - mu)
+    r0 = sw * (ch.y - ybar)
+    null = float(np.sum(family.dev_resids(ch.y, np.full_like(ch.y, ybar), ch.w)))
+    return (null, np.array([r.sum(), r @ r, r0.sum(), r0 @ r0]), ch.X.shape[0])
+
+
 class PassKernel:
     """One pass at coefficients ``beta`` (None: at mu_start): the deviance and, with
     ``gram``, X'WX, X'Wz, sum W z^2 (Newton or Fisher weights), the Pearson sum and
-    max |y - mu|; rows with an invalid mu make the pass report ``invalid``.
+    max |y - mu|; rows with an invalid mu make the pass report ``invalid``. Given the
+    weighted mean ``ybar`` of y (known after the first pass), also ``fit_sums``, so that
+    the pass at the fitted beta is also the one that reports the null deviance and r^2.
     Result: (invalid, deviance, X'WX, X'Wz, sum W z^2, Pearson, Max|y - mu|, n_pos,
-    sum w y, sum w)."""
+    sum w y, sum w, fit_sums or None)."""
 
-    def __init__(self, family: Family, beta, newton: bool = True, gram: bool = True):
+    def __init__(self, family: Family, beta, newton: bool = True, gram: bool = True,
+                 ybar: float | None = None):
         self.family, self.beta, self.newton, self.gram = family, beta, newton, gram
+        self.ybar = ybar
 
     def __call__(self, ch):
         fam = self.family
@@ -104,15 +119,16 @@ class PassKernel:
         mu = fam.link.inverse(eta)
         resp = (int(np.sum(ch.w > 0)), float(ch.w @ ch.y), float(ch.w.sum()))
         if self.beta is not None and not fam.valid_mu(mu):
-            return (1, 0.0, None, None, 0.0, 0.0, None, *resp)
+            return (1, 0.0, None, None, 0.0, 0.0, None, *resp, None)
         dev = float(np.sum(fam.dev_resids(ch.y, mu, ch.w)))
         resid = Max(np.max(np.abs(ch.y - mu), initial=0.0))
+        sums = None if self.ybar is None else fit_sums(fam, ch, mu, self.ybar)
         if not self.gram:
-            return (0, dev, None, None, 0.0, 0.0, resid, *resp)
+            return (0, dev, None, None, 0.0, 0.0, resid, *resp, sums)
         W, z = working(fam, ch.y, ch.w, ch.off, eta, self.newton)
         pearson = float(np.sum(ch.w * (ch.y - mu) ** 2 / fam.variance(mu)))
         return (0, dev, weighted_gram(ch.X, W), ch.X.T @ (W * z), float(np.sum(W * z * z)),
-                pearson, resid, *resp)
+                pearson, resid, *resp, sums)
 
 
 @dataclass
@@ -129,13 +145,14 @@ class PassStats:
     n_pos: int
     ybar: float  # weighted mean of y
     newton: bool
+    fit_sums: tuple | None = None  # pirls.fit_sums, when the pass knew ybar
 
     @classmethod
     def of(cls, out, newton: bool) -> PassStats:
-        invalid, dev, gram, xwz, wzz, pearson, resid, npos, wy, wsum = out
+        invalid, dev, gram, xwz, wzz, pearson, resid, npos, wy, wsum, sums = out
         return cls(bool(invalid), float(dev), gram, xwz, float(wzz), float(pearson),
                    float(resid.v) if resid is not None else np.inf, int(npos),
-                   float(wy) / float(wsum), newton)
+                   float(wy) / float(wsum), newton, sums)
 
 
 class GradientKernel:
@@ -257,7 +274,9 @@ class GLMProblem:
         for k, stats in self._recent:
             if k == key and (stats.gram is not None or not gram):
                 return stats
-        stats = PassStats.of(self.reduce(PassKernel(self.family, beta, newton, gram)), newton)
+        ybar = None if self._start is None else self._start.ybar
+        stats = PassStats.of(self.reduce(PassKernel(self.family, beta, newton, gram, ybar)),
+                             newton)
         if beta is None and newton and gram:
             self._start = stats
         elif key is not None and not stats.invalid:

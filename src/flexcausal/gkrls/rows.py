@@ -109,16 +109,21 @@ def add_all(parts: Sequence):
 CACHE_ELEMENTS = 2**17  # float64 entries of X per sub-block: 1 MiB, a core's L2 cache
 
 
+def cache_rows(p: int) -> int:
+    """Rows of a sub-block whose p columns hold about ``CACHE_ELEMENTS`` floats."""
+    return max(256, CACHE_ELEMENTS // max(p, 1))
+
+
 def in_cache(kernel: Callable[[Chunk], object]) -> Callable[[Chunk], object]:
-    """``kernel`` run on sub-blocks of about ``CACHE_ELEMENTS`` entries of X and added
-    up (exact: results add). Kernels whose result does not split well (a QR factor)
-    say ``whole_block = True`` and see the block whole."""
+    """``kernel`` run on cache-sized sub-blocks of each chunk and added up (exact:
+    results add). Kernels whose result does not split well (a QR factor) say
+    ``whole_block = True`` and see the block whole."""
     if getattr(kernel, "whole_block", False):
         return kernel
 
     def run(ch: Chunk):
         m, p = ch.X.shape
-        step = max(256, CACHE_ELEMENTS // max(p, 1))
+        step = cache_rows(p)
         if m <= step:
             return kernel(ch)
         return add_all([kernel(Chunk(ch.X[s:s + step], ch.y[s:s + step], ch.w[s:s + step],
@@ -126,6 +131,28 @@ def in_cache(kernel: Callable[[Chunk], object]) -> Callable[[Chunk], object]:
                          for s in range(0, m, step)])
 
     return run
+
+
+def reduce_expanded(kernel, expand: Callable[[slice], np.ndarray], shift: np.ndarray,
+                    y: np.ndarray, w: np.ndarray, off: np.ndarray, rows: slice,
+                    bounds: np.ndarray | None = None):
+    """``kernel`` over ``rows`` of a model matrix that is expanded from its encodings
+    (``expand(sub)``: the uncentred X[sub]) sub-block by sub-block, each cache-sized
+    (whole for ``whole_block`` kernels): expansion and kernel then run from cache and no
+    block-sized array is ever allocated. With ``bounds`` (term column boundaries), the
+    pair (result, ``Max`` of the per-term absolute row sums of the uncentred X)."""
+    whole = getattr(kernel, "whole_block", False)
+    step = max(rows.stop - rows.start, 1) if whole else cache_rows(len(shift))
+    out = []
+    for start in range(rows.start, rows.stop, step):
+        sub = slice(start, min(start + step, rows.stop))
+        Xb = expand(sub)
+        rm = None if bounds is None else Max(term_rowmax(Xb, bounds))
+        if np.any(shift):
+            Xb -= shift
+        r = kernel(Chunk(Xb, y[sub], w[sub], off[sub]))
+        out.append(r if bounds is None else (r, rm))
+    return add_all(out)
 
 
 def weighted_gram(X: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -182,29 +209,23 @@ class ArrayRows:
         return self.design.shift
 
     def reduce(self, kernel, rowmax: bool = False):
-        y, w, off = self.y, self.w, self.off
-        cached = in_cache(kernel)
-        if rowmax and self.rowmax is None:  # a streamed design: measured on this pass
+        y, w, off, design = self.y, self.w, self.off, self.design
+        if hasattr(design, "raw_block"):  # streamed: expanded sub-block by sub-block
             from .backend import map_blocks
 
-            design = self.design
-            bounds = np.cumsum([0] + [t.n_coef for t in design.terms])
-            shift = design.shift
-
-            def raw(rows):
-                Xb = design.raw_block(rows)
-                rm = Max(term_rowmax(Xb, bounds))
-                if np.any(shift):
-                    Xb -= shift
-                return cached(Chunk(Xb, y[rows], w[rows], off[rows])), rm
-
-            out, rm = add_all(map_blocks(raw, self.n, design.block_rows))
-            return out, rm.v
-
-        def block(Xb, rows):
-            return cached(Chunk(Xb, y[rows], w[rows], off[rows]))
-
-        out = add_all(self.design.map_rows(block))
+            bounds = None
+            if rowmax and self.rowmax is None:  # measured on this pass
+                bounds = np.cumsum([0] + [t.n_coef for t in design.terms])
+            out = add_all(map_blocks(
+                lambda rows: reduce_expanded(kernel, design.raw_block, design.shift, y, w,
+                                             off, rows, bounds),
+                self.n, design.block_rows))
+            if bounds is not None:
+                return out[0], out[1].v
+        else:
+            cached = in_cache(kernel)
+            out = add_all(design.map_rows(
+                lambda Xb, rows: cached(Chunk(Xb, y[rows], w[rows], off[rows]))))
         return (out, self.rowmax) if rowmax else out
 
     def saturated_loglik(self, family, scale: float) -> float:
