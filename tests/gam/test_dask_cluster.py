@@ -136,3 +136,18 @@ def test_worker_killed_mid_fit_is_retried_with_the_same_result(client, data, fit
     b = fc.gam(CASES[0][0], flaky)
     assert os.path.exists(marker + ".died")  # a worker did die during the fit
     assert_same_fit(a, b)
+
+
+def _cache_state():
+    from flexcausal.gkrls.dask_cache import CACHE
+
+    return CACHE.nbytes, len(CACHE.blocks), CACHE.hits
+
+
+def test_glm_fit_reuses_expanded_blocks_on_the_workers_and_releases_them(client, data, fits):
+    """The binomial cluster fit above kept its blocks on the workers (dask_cache.py): the
+    workers served blocks from memory, and none is left after the fit."""
+    before = client.run(_cache_state)
+    assert all(s[0] == 0 and s[1] == 0 for s in before.values())  # released
+    assert sum(s[2] for s in before.values()) > 0  # and used: hits on the workers
+

@@ -136,3 +136,34 @@ def test_progress_bars(df, capsys):
     assert "Completed" in out.out + out.err
     fc.gam("y ~ krls(x1, x2)", df)  # automatic: no bar in tests
     assert capsys.readouterr().err == ""
+
+
+def test_kept_blocks_respect_the_budget_and_do_not_change_the_fit(df, monkeypatch):
+    """An iterative fit keeps expanded blocks between passes (dask_cache.py): with a
+    budget too small for any block nothing is kept and the fit is the same; either
+    way the process holds no block after the fit."""
+    from flexcausal.gkrls import dask_cache
+
+    ddf = dd.from_pandas(df, npartitions=3)
+    formula = "yb ~ z + krls(x1, x2)"
+    hits = dask_cache.CACHE.hits
+    kept = fc.gam(formula, ddf, family="binomial")
+    assert dask_cache.CACHE.hits > hits and dask_cache.CACHE.nbytes == 0
+    assert not dask_cache.CACHE.blocks
+    monkeypatch.setattr(dask_cache, "DEFAULT_BUDGET", 0)
+    hits = dask_cache.CACHE.hits
+    streamed = fc.gam(formula, ddf, family="binomial")
+    assert dask_cache.CACHE.hits == hits and not dask_cache.CACHE.blocks
+    assert_same_fit(kept, streamed, tol=1e-12)
+    assert_same_fit(fc.gam(formula, df, family="binomial"), kept)
+
+
+def test_a_kept_block_is_read_only():
+    from flexcausal.gkrls.dask_cache import BlockCache
+
+    cache = BlockCache()
+    X = np.ones((4, 3))
+    cache.put(("t", 0, 0), X)
+    with pytest.raises(ValueError):
+        cache.get(("t", 0, 0))[0, 0] = 2.0
+    assert cache.drop("t") == 1 and cache.nbytes == 0

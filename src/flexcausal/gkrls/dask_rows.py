@@ -27,8 +27,9 @@ import pandas as pd
 
 from .backend import row_blocks
 from .blocks import design_block
+from .dask_cache import CACHE, drop_blocks, new_token
 from .heap import block_heap
-from .rows import add, add_all, reduce_expanded
+from .rows import Chunk, Max, add, add_all, in_cache, reduce_expanded, term_rowmax
 
 SPLIT_EVERY = 8  # partitions' results added per task of the reduction tree
 
@@ -93,8 +94,11 @@ def labelled(func: Callable, i: int, *args):
         raise type(exc)(f"partition {i} of the data: {exc}") from exc
 
 
-def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool):
-    """One partition's share of a pass: encode, cut into blocks, reduce by ``kernel``."""
+def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool,
+                     cache: str | None = None):
+    """One partition's share of a pass: encode, cut into blocks, reduce by ``kernel``.
+    With a ``cache`` token (an iterative fit, dask_cache.py) the centred blocks are kept
+    in this process within its budget and reused by the next passes."""
 
     def run():
         frame = encoder.frame(df, i)
@@ -102,10 +106,26 @@ def reduce_partition(df: pd.DataFrame, i: int, encoder, kernel, rowmax: bool):
             return None
         enc, y, w, off = encoder.arrays(frame)
         bounds = np.cumsum([0] + [t.n_coef for t in encoder.terms]) if rowmax else None
-        return add_all([
-            reduce_expanded(kernel, lambda sub: design_block(encoder.terms, enc, sub),
-                            encoder.shift, y, w, off, rows, bounds)
-            for rows in row_blocks(len(y), encoder.block_rows)])
+        out = []
+        for b, rows in enumerate(row_blocks(len(y), encoder.block_rows)):
+            X = None if cache is None else CACHE.get((cache, i, b))
+            if X is None and cache is not None and CACHE.has_room(
+                    8 * (rows.stop - rows.start) * len(encoder.shift)):
+                X = design_block(encoder.terms, enc, rows)
+                rm = None if bounds is None else Max(term_rowmax(X, bounds))
+                if np.any(encoder.shift):
+                    X -= encoder.shift
+                CACHE.put((cache, i, b), X)
+            elif X is not None and bounds is not None:
+                rm = Max(term_rowmax(X + encoder.shift, bounds))
+            if X is None:
+                out.append(reduce_expanded(
+                    kernel, lambda sub: design_block(encoder.terms, enc, sub), encoder.shift,
+                    y, w, off, rows, bounds))
+                continue
+            r = in_cache(kernel)(Chunk(X, y[rows], w[rows], off[rows]))
+            out.append(r if bounds is None else (r, rm))
+        return add_all(out)
 
     return labelled(run, i)
 
@@ -132,6 +152,20 @@ class DaskCompute:
         self.client = active_client(client)
         self.progress = progress
         self.n_passes = 0
+
+    def workers(self) -> list[str]:
+        """The cluster's worker addresses, sorted ([] without a distributed client)."""
+        if self.client is None:
+            return []
+        return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def run_everywhere(self, func, *args) -> None:
+        """``func(*args)`` in every worker process (and in this one, which runs the
+        tasks of the local schedulers); a worker that cannot be reached is skipped."""
+        func(*args)
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.run(func, *args)
 
     def share(self, obj):
         """``obj`` as one graph input (sent once to each worker, not once per task)."""
@@ -189,6 +223,7 @@ class DaskRows:
         self.compute = compute
         self._shared = None
         self.ls_table = ls_table  # (unique weights, counts, y part) for saturated_loglik
+        self.cache_token = None  # set while an iterative fit keeps blocks (dask_cache)
 
     @property
     def shift(self) -> np.ndarray:
@@ -199,12 +234,30 @@ class DaskRows:
             self._shared = self.compute.share(self.encoder)
         return self._shared
 
+    @contextlib.contextmanager
+    def cached_blocks(self):
+        """Keep expanded blocks on the workers for the passes inside the ``with`` (an
+        iterative fit; dask_cache.py), and release them at its end."""
+        self.cache_token = new_token()
+        try:
+            yield
+        finally:
+            token, self.cache_token = self.cache_token, None
+            self.compute.run_everywhere(drop_blocks, token)
+
     def reduce(self, kernel, rowmax: bool = False):
         import dask
 
         enc = self._encoder_input()
-        parts = [dask.delayed(reduce_partition, pure=False)(p, i, enc, kernel, rowmax)
-                 for i, p in enumerate(self.parts)]
+        workers = self.compute.workers() if self.cache_token is not None else []
+        parts = []
+        for i, p in enumerate(self.parts):
+            # with cached blocks, partition i prefers the worker that kept them
+            where = ({"workers": [workers[i % len(workers)]], "allow_other_workers": True}
+                     if workers else {})
+            with dask.annotate(**where):
+                parts.append(dask.delayed(reduce_partition, pure=False)(
+                    p, i, enc, kernel, rowmax, self.cache_token))
         out = self.compute(tree_add(parts), "pass")
         if out is None:
             raise ValueError("the data have no rows")

@@ -11,6 +11,7 @@ REML (pirls.py). Both return a ``result.FitResult``; nothing here knows the GAM 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -136,19 +137,22 @@ def fit_glm(terms, encodings, y, w, off, family, sp, block_rows: int,
 def fit_glm_rows(terms, rows, family, sp, method: str = "REML") -> FitResult:
     """Exponential families on any row source (rows.py): penalized IRLS inside LAML,
     every pass a reduction over the row blocks (pirls.py)."""
-    start, rowmax = rows.reduce(PassKernel(family, None), rowmax=True)
-    for term, m in zip(terms, rowmax, strict=True):
-        term.finish(m)
-    blocks = penalty_blocks(terms)
-    problem = GLMProblem.on_rows(rows, family, blocks, method=method)
-    problem._start = PassStats.of(start, newton=True)
-    res = fit_laml(problem, sp=sp)
+    # an iterative fit: a row source that can keep expanded blocks between passes does
+    # (dask_cache.py), from the first pass to the last
+    with getattr(rows, "cached_blocks", contextlib.nullcontext)():
+        start, rowmax = rows.reduce(PassKernel(family, None), rowmax=True)
+        for term, m in zip(terms, rowmax, strict=True):
+            term.finish(m)
+        blocks = penalty_blocks(terms)
+        problem = GLMProblem.on_rows(rows, family, blocks, method=method)
+        problem._start = PassStats.of(start, newton=True)
+        res = fit_laml(problem, sp=sp)
+        final = res.state.stats
+        if final.fit_sums is None:  # the fitted pass was the start pass itself
+            final = problem.evaluate(res.state.beta, newton=final.newton, gram=False)
     post = res.post
     Vp = post.A_inv * res.scale
     edf = np.diag(post.F).copy()
-    final = res.state.stats
-    if final.fit_sums is None:  # the fitted pass was the start pass itself
-        final = problem.evaluate(res.state.beta, newton=final.newton, gram=False)
     null_dev, sums, n = final.fit_sums
     r2 = _r2_from_sums(sums, n, problem.n_pos, edf.sum())
     return FitResult(post.beta, np.exp(res.rho), edf, Vp, post.F @ Vp, post.F,

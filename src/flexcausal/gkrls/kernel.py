@@ -161,13 +161,15 @@ KERNEL_CHUNK = 2**19
 
 
 def gaussian_kernel(A: np.ndarray, B: np.ndarray, bandwidth: float) -> np.ndarray:
-    """K[i, j] = exp(-||a_i - b_j||^2 / bandwidth), computed in place in one buffer."""
-    K = A @ B.T
-    K *= 2.0
-    K -= np.einsum("ij,ij->i", A, A)[:, None]
-    K -= np.einsum("ij,ij->i", B, B)[None, :]
+    """K[i, j] = exp(-||a_i - b_j||^2 / bandwidth)
+    = exp((2 a_i'b_j - ||a_i||^2 - ||b_j||^2) / bandwidth), computed in place in one
+    buffer; the factor 2 / bandwidth is applied to the small B, not to K (two fewer
+    sweeps over K, whose element-wise passes are half the cost of a kernel block)."""
+    scale = 1.0 / bandwidth
+    K = A @ (B.T * (2.0 * scale))
+    K -= (np.einsum("ij,ij->i", A, A) * scale)[:, None]
+    K -= (np.einsum("ij,ij->i", B, B) * scale)[None, :]
     np.minimum(K, 0.0, out=K)
-    K *= 1.0 / bandwidth
     np.exp(K, out=K)
     return K
 
