@@ -31,6 +31,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 R_BAM_LOGISTIC_1E6 = (168.0, 183.0)  # s, R gKRLS bam under load (issue 15)
@@ -155,18 +156,20 @@ def r_bam(path: str) -> tuple | None:
     from scipy.special import expit
 
     script = os.path.join(os.path.dirname(__file__), "r_gkrls_fit.R")
-    csv, test_csv = os.path.join(path, "data.csv"), os.path.join(path, "test.csv")
-    pd.read_parquet(path).to_csv(csv, index=False)
-    rng = np.random.default_rng(99)
-    test = pd.DataFrame({"x1": rng.uniform(0, 2 * np.pi, 10_000),
-                         "x2": rng.uniform(0, 2 * np.pi, 10_000)})
-    test["truth"] = expit(2 * np.sin(test.x1) * np.cos(test.x2))
-    test.to_csv(test_csv, index=False)
-    try:
-        out = subprocess.run(["Rscript", script, csv, test_csv, "bam", "binomial"],
-                             capture_output=True, text=True, check=True, timeout=3600, env=env)
-    except (subprocess.SubprocessError, OSError):
-        return None
+    with tempfile.TemporaryDirectory() as tmp:  # not beside the parquet parts
+        csv, test_csv = os.path.join(tmp, "data.csv"), os.path.join(tmp, "test.csv")
+        pd.read_parquet(path).to_csv(csv, index=False)
+        rng = np.random.default_rng(99)
+        test = pd.DataFrame({"x1": rng.uniform(0, 2 * np.pi, 10_000),
+                             "x2": rng.uniform(0, 2 * np.pi, 10_000)})
+        test["truth"] = expit(2 * np.sin(test.x1) * np.cos(test.x2))
+        test.to_csv(test_csv, index=False)
+        try:
+            out = subprocess.run(["Rscript", script, csv, test_csv, "bam", "binomial"],
+                                 capture_output=True, text=True, check=True, timeout=3600,
+                                 env=env)
+        except (subprocess.SubprocessError, OSError):
+            return None
     try:
         return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"]),
     except (ValueError, KeyError, IndexError):
