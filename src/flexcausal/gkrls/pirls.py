@@ -17,8 +17,10 @@ below with H^{-1} replaced by U_r H_rr^{-1} U_r' (``range_inverse_sqrt``).
 
 The gradient uses the envelope theorem for b and phi and
 d log|H| / d rho_j = tr(H^{-1} (lambda_j S_j + X' diag(W'(eta) X db/drho_j) X)),
-db/drho_j = -lambda_j H^{-1} S_j b. The Hessian in rho is a central difference of
-this exact gradient.
+db/drho_j = -lambda_j H^{-1} S_j b. The Hessian in rho is exact for REML (``hessian``:
+mgcv's third-derivative terms, one pass) and a forward difference of the exact
+gradient for ML. Newton starts from a one-pass-per-step performance iteration
+(``pql_start``).
 
 The rows are reached only through a row source (rows.py): every pass is one reduction
 of a kernel over row blocks, which recomputes eta = X b + offset, mu and the working
@@ -587,8 +589,9 @@ class GLMFit:
 
 
 def fit_laml(problem: GLMProblem, sp=None) -> GLMFit:
-    """Minimise LAML (REML or ML, ``problem.method``) over rho (Newton on a difference
-    Hessian of the exact gradient)."""
+    """Minimise LAML (REML or ML, ``problem.method``) over rho: Newton with the exact
+    gradient and Hessian (``GLMProblem.derivatives``) from the performance-iteration
+    start, then a polished final fit (optimize.polish)."""
     if sp is not None or not problem.blocks:
         rho = np.log(np.asarray(sp, dtype=float)) if problem.blocks else np.zeros(0)
         value, _, st, phi = problem.laml(rho, gradient=False, polish=True)
