@@ -123,12 +123,10 @@ def in_cache(kernel: Callable[[Chunk], object]) -> Callable[[Chunk], object]:
 
     def run(ch: Chunk):
         m, p = ch.X.shape
-        step = cache_rows(p)
-        if m <= step:
+        if m <= cache_rows(p):
             return kernel(ch)
-        return add_all([kernel(Chunk(ch.X[s:s + step], ch.y[s:s + step], ch.w[s:s + step],
-                                     ch.off[s:s + step]))
-                         for s in range(0, m, step)])
+        return reduce_expanded(kernel, ch.X.__getitem__, np.zeros(p), ch.y, ch.w, ch.off,
+                               slice(0, m))
 
     return run
 
